@@ -1,0 +1,138 @@
+//! The networks have exactly the reference structure: parameter counts, key
+//! names and shapes, initialisation, and the behaviour of each mode.
+
+use pix2pix_model::tch::{Device, Kind, Tensor};
+use pix2pix_model::{Mode, Norm, PatchGan, PatchGanConfig, UnetConfig, UnetGenerator};
+
+#[test]
+fn default_generator_has_reference_parameter_count_and_keys() {
+    let g = UnetGenerator::new(&UnetConfig::default(), Device::Cpu).unwrap();
+    assert_eq!(g.num_parameters(), 54_413_955);
+    let vars = g.var_store().variables();
+    // The official state_dict has 82 entries: these 69 plus one
+    // `num_batches_tracked` counter per BatchNorm (13), which is not a weight.
+    assert_eq!(vars.len(), 69);
+    assert_eq!(vars.keys().filter(|k| k.ends_with("running_mean")).count(), 13);
+    for key in [
+        "model.model.0.weight",
+        "model.model.1.model.1.weight",
+        "model.model.1.model.2.weight",
+        "model.model.1.model.2.running_mean",
+        "model.model.1.model.2.running_var",
+        "model.model.3.weight",
+        "model.model.3.bias",
+    ] {
+        assert!(vars.contains_key(key), "missing {key}");
+    }
+    assert!(!vars.contains_key("model.model.0.bias"), "conv before batch norm has no bias");
+    // ConvTranspose weights are [in, out, kH, kW].
+    assert_eq!(vars["model.model.3.weight"].size(), vec![128, 3, 4, 4]);
+    assert_eq!(vars["model.model.0.weight"].size(), vec![64, 3, 4, 4]);
+    // Innermost block: 7 levels down.
+    let inner = format!("model.model.1{}", ".model.3".repeat(6));
+    assert_eq!(vars[&format!("{inner}.model.1.weight")].size(), vec![512, 512, 4, 4]);
+    assert_eq!(vars[&format!("{inner}.model.3.weight")].size(), vec![512, 512, 4, 4]);
+}
+
+#[test]
+fn default_discriminator_has_reference_parameter_count_and_keys() {
+    let d = PatchGan::new(&PatchGanConfig::default(), Device::Cpu).unwrap();
+    assert_eq!(d.num_parameters(), 2_768_705);
+    assert_eq!(d.config().receptive_field(), 70);
+    let vars = d.var_store().variables();
+    for key in [
+        "model.0.weight",
+        "model.0.bias",
+        "model.2.weight",
+        "model.3.running_var",
+        "model.8.weight",
+        "model.9.weight",
+        "model.11.weight",
+        "model.11.bias",
+    ] {
+        assert!(vars.contains_key(key), "missing {key}");
+    }
+    assert!(!vars.contains_key("model.2.bias"));
+    // 256x256 input → 30x30 patches.
+    let x = Tensor::zeros([1, 6, 256, 256], (Kind::Float, Device::Cpu));
+    let y = d.forward(&x, Mode::Eval);
+    assert_eq!(y.size(), vec![1, 1, 30, 30]);
+}
+
+#[test]
+fn instance_norm_and_unet_128_variants() {
+    let c = UnetConfig {
+        num_downs: 7,
+        ngf: 8,
+        norm: Norm::Instance,
+        ..Default::default()
+    };
+    let g = UnetGenerator::new(&c, Device::Cpu).unwrap();
+    let vars = g.var_store().variables();
+    assert!(vars.contains_key("model.model.0.bias"), "instance norm keeps conv biases");
+    assert!(!vars.keys().any(|k| k.contains("running")));
+    let x = Tensor::rand([2, 3, 128, 128], (Kind::Float, Device::Cpu)) * 2 - 1;
+    let y = g.try_forward(&x, Mode::Eval).unwrap();
+    assert_eq!(y.size(), vec![2, 3, 128, 128]);
+    assert!(g.try_forward(&x.narrow(3, 0, 100), Mode::Eval).is_err());
+}
+
+#[test]
+fn initialisation_follows_reference() {
+    let g = UnetGenerator::new(&UnetConfig::default(), Device::Cpu).unwrap();
+    let vars = g.var_store().variables();
+    let w = &vars["model.model.1.model.1.weight"];
+    let std = w.std(true).double_value(&[]);
+    let mean = w.mean(Kind::Float).double_value(&[]);
+    assert!((std - 0.02).abs() < 0.002, "conv weight std {std}");
+    assert!(mean.abs() < 0.002);
+    let bn = &vars["model.model.1.model.2.weight"];
+    let bn_mean = bn.mean(Kind::Float).double_value(&[]);
+    assert!((bn_mean - 1.0).abs() < 0.01, "bn weight mean {bn_mean}");
+    let b = &vars["model.model.3.bias"];
+    assert_eq!(b.abs().sum(Kind::Float).double_value(&[]), 0.0);
+}
+
+fn small() -> UnetGenerator {
+    pix2pix_model::tch::manual_seed(1);
+    let c = UnetConfig {
+        ngf: 8,
+        ..Default::default()
+    };
+    UnetGenerator::new(&c, Device::Cpu).unwrap()
+}
+
+#[test]
+fn eval_is_deterministic_and_paper_mode_is_seedable() {
+    let g = small();
+    let x = Tensor::rand([1, 3, 256, 256], (Kind::Float, Device::Cpu)) * 2 - 1;
+    let a = g.try_forward(&x, Mode::Eval).unwrap();
+    let b = g.try_forward(&x, Mode::Eval).unwrap();
+    assert_eq!(f64::try_from((&a - &b).abs().max()).unwrap(), 0.0);
+    let before = g.var_store().variables()["model.model.1.model.2.running_mean"].copy();
+
+    pix2pix_model::tch::manual_seed(7);
+    let p1 = g.try_forward(&x, Mode::Paper).unwrap();
+    pix2pix_model::tch::manual_seed(7);
+    let p2 = g.try_forward(&x, Mode::Paper).unwrap();
+    pix2pix_model::tch::manual_seed(8);
+    let p3 = g.try_forward(&x, Mode::Paper).unwrap();
+    assert_eq!(f64::try_from((&p1 - &p2).abs().max()).unwrap(), 0.0, "same seed, same output");
+    assert!(f64::try_from((&p1 - &p3).abs().max()).unwrap() > 1e-4, "dropout differs by seed");
+    assert!(f64::try_from((&p1 - &a).abs().max()).unwrap() > 1e-3, "paper mode differs from eval");
+    // Paper mode must not touch the running statistics.
+    let after = &g.var_store().variables()["model.model.1.model.2.running_mean"];
+    assert_eq!(f64::try_from((&before - after).abs().max()).unwrap(), 0.0);
+    // Output is tanh-bounded.
+    assert!(f64::try_from(p1.abs().max()).unwrap() <= 1.0);
+}
+
+#[test]
+fn train_mode_updates_running_statistics() {
+    let g = small();
+    let x = Tensor::rand([2, 3, 256, 256], (Kind::Float, Device::Cpu)) * 2 - 1;
+    let before = g.var_store().variables()["model.model.1.model.2.running_mean"].copy();
+    let _ = g.forward(&x, Mode::Train);
+    let after = &g.var_store().variables()["model.model.1.model.2.running_mean"];
+    assert!(f64::try_from((&before - after).abs().max()).unwrap() > 0.0);
+}
