@@ -128,9 +128,19 @@ pub fn var_store_to_safetensors(
     precision: StoragePrecision,
     metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>> {
+    let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    tensors_to_safetensors(&named, precision, metadata)
+}
+
+/// Serialises named tensors (sorted by name) with the given metadata.
+pub fn tensors_to_safetensors(
+    tensors: &[(String, Tensor)],
+    precision: StoragePrecision,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     let mut raws: Vec<(String, RawTensor)> = Vec::new();
-    for (name, t) in vs.variables() {
-        raws.push((name, tensor_to_raw(&t, precision)?));
+    for (name, t) in tensors {
+        raws.push((name.clone(), tensor_to_raw(t, precision)?));
     }
     raws.sort_by(|a, b| a.0.cmp(&b.0));
     let views: Vec<(String, &RawTensor)> = raws.iter().map(|(n, r)| (n.clone(), r)).collect();
