@@ -53,6 +53,8 @@ pub enum Error {
     Device(String, String),
     #[error("{path}: cannot write model file: {reason}")]
     Write { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Inference(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }

@@ -16,6 +16,7 @@ pub mod layers;
 pub mod patchgan;
 pub mod runtime;
 pub mod torchpth;
+pub mod translate;
 pub mod unet;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ pub use file::{load_generator, save_generator, StoragePrecision};
 pub use layers::Mode;
 pub use patchgan::PatchGan;
 pub use tch;
+pub use translate::{Precision, ResizeMode, TranslateOptions, Translator};
 pub use unet::UnetGenerator;
 
 /// Guesses the U-Net configuration from the keys and shapes of a state_dict

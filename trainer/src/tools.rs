@@ -1,0 +1,102 @@
+//! Model tools: create, import, inspect, translate.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use pix2pix_model::tch::Device;
+use pix2pix_model::{
+    file, load_any_generator, load_official_checkpoint, ModelInfo, StoragePrecision,
+    TranslateOptions, Translator, UnetConfig, UnetGenerator,
+};
+
+use crate::imageio;
+
+/// Writes a freshly initialised generator as a model file.
+pub fn init_model(
+    config: &UnetConfig,
+    image_size: i64,
+    task: &str,
+    seed: i64,
+    out: &Path,
+    precision: StoragePrecision,
+) -> Result<ModelInfo> {
+    pix2pix_model::tch::manual_seed(seed);
+    let g = UnetGenerator::new(config, Device::Cpu)?;
+    let mut info = ModelInfo::new(config.clone(), image_size);
+    info.task = task.into();
+    info.source = format!("pix2pix-train init (untrained, seed {seed})");
+    file::save_generator(&g, &info, out, precision)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(info)
+}
+
+/// Converts an official PyTorch generator checkpoint into a model file.
+#[allow(clippy::too_many_arguments)]
+pub fn import_checkpoint(
+    checkpoint: &Path,
+    config: Option<&UnetConfig>,
+    image_size: Option<i64>,
+    task: &str,
+    direction: &str,
+    out: &Path,
+    precision: StoragePrecision,
+) -> Result<ModelInfo> {
+    let g = load_official_checkpoint(checkpoint, config, Device::Cpu)
+        .with_context(|| format!("importing {}", checkpoint.display()))?;
+    let size = image_size.unwrap_or(if g.config().num_downs == 7 { 128 } else { 256 });
+    let mut info = ModelInfo::new(g.config().clone(), size);
+    info.task = task.into();
+    info.direction = direction.into();
+    info.source = format!(
+        "imported from PyTorch checkpoint {}",
+        checkpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    file::save_generator(&g, &info, out, precision)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(info)
+}
+
+/// Translates one image file or every image in a folder.
+/// Returns the written files.
+pub fn translate_paths(
+    model: &Path,
+    input: &Path,
+    output: &Path,
+    device: Device,
+    opts: &TranslateOptions,
+) -> Result<Vec<PathBuf>> {
+    let (g, info) = load_any_generator(model, Device::Cpu)
+        .with_context(|| format!("loading {}", model.display()))?;
+    let translator = Translator::new(g, info, device, pix2pix_model::Precision::F32)?;
+    let jobs: Vec<(PathBuf, PathBuf)> = if input.is_dir() {
+        let files = imageio::list_images(input)?;
+        if files.is_empty() {
+            bail!("no images in {}", input.display());
+        }
+        files
+            .into_iter()
+            .map(|f| {
+                let name = f.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                (f, output.join(format!("{name}.png")))
+            })
+            .collect()
+    } else {
+        vec![(input.to_owned(), output.to_owned())]
+    };
+    let bar = crate::progress::bar(jobs.len() as u64, "translating");
+    let mut written = Vec::new();
+    for (src, dst) in jobs {
+        let x = imageio::read_rgb(&src)?;
+        let y = translator
+            .translate(&x, opts)
+            .with_context(|| format!("translating {}", src.display()))?;
+        imageio::write_image(&y, &dst)?;
+        written.push(dst);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(written)
+}
