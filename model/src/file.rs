@@ -76,11 +76,7 @@ fn tensor_to_raw(t: &Tensor, precision: StoragePrecision) -> Result<RawTensor> {
         (Kind::Int64, _) => (Kind::Int64, Dtype::I64),
         (k, _) => (k, Dtype::F32),
     };
-    let t = t
-        .to_device(Device::Cpu)
-        .to_kind(kind)
-        .contiguous()
-        .detach();
+    let t = t.to_device(Device::Cpu).to_kind(kind).contiguous().detach();
     let numel = t.numel();
     let elt = kind.elt_size_in_bytes();
     let mut data = vec![0u8; numel * elt];
@@ -164,24 +160,20 @@ pub fn save_generator(
     }
     let mut meta = HashMap::new();
     meta.insert(FORMAT_KEY.to_string(), FORMAT_NAME.to_string());
-    meta.insert(
-        FORMAT_VERSION_KEY.to_string(),
-        FORMAT_VERSION.to_string(),
-    );
+    meta.insert(FORMAT_VERSION_KEY.to_string(), FORMAT_VERSION.to_string());
     meta.insert(
         META_KEY.to_string(),
         serde_json::to_string(info).expect("ModelInfo serialises"),
     );
     meta.insert("architecture".into(), info.generator.describe());
-    let bytes = var_store_to_safetensors(generator.var_store(), precision, meta).map_err(
-        |e| match e {
+    let bytes =
+        var_store_to_safetensors(generator.var_store(), precision, meta).map_err(|e| match e {
             Error::Write { reason, .. } => Error::Write {
                 path: path.to_owned(),
                 reason,
             },
             e => e,
-        },
-    )?;
+        })?;
     atomic_write(path, &bytes).map_err(|e| Error::Write {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -189,9 +181,7 @@ pub fn save_generator(
 }
 
 /// Reads all tensors (as fp32/i64 CPU tensors) and the metadata of a safetensors file.
-pub fn read_safetensors(
-    path: &Path,
-) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
+pub fn read_safetensors(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
@@ -234,7 +224,11 @@ pub(crate) fn parse_safetensors(
             }
         };
         let t = Tensor::f_from_data_size(view.data(), &shape, kind)?;
-        let t = if matches!(kind, Kind::Half | Kind::BFloat16 | Kind::Double) { t.to_kind(Kind::Float) } else { t };
+        let t = if matches!(kind, Kind::Half | Kind::BFloat16 | Kind::Double) {
+            t.to_kind(Kind::Float)
+        } else {
+            t
+        };
         out.insert(name, t);
     }
     Ok((out, meta.metadata().clone().unwrap_or_default()))

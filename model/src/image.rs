@@ -89,7 +89,13 @@ pub struct ImageRef<'a> {
 
 impl ImageRef<'_> {
     fn check(&self) -> Result<()> {
-        check_dims(self.data.len(), self.width, self.height, self.stride, self.layout)
+        check_dims(
+            self.data.len(),
+            self.width,
+            self.height,
+            self.stride,
+            self.layout,
+        )
     }
 }
 
@@ -177,12 +183,7 @@ pub fn pixels_to_planar(img: &ImageRef<'_>, channels: usize, out: &mut [f32]) ->
 pub fn image_to_tensor(img: &ImageRef<'_>, channels: usize) -> Result<Tensor> {
     let mut buf = vec![0f32; channels * img.width * img.height];
     pixels_to_planar(img, channels, &mut buf)?;
-    Ok(Tensor::from_slice(&buf).view([
-        1,
-        channels as i64,
-        img.height as i64,
-        img.width as i64,
-    ]))
+    Ok(Tensor::from_slice(&buf).view([1, channels as i64, img.height as i64, img.width as i64]))
 }
 
 /// `[-1, 1]` float → 8-bit code value, rounded to nearest and clamped.

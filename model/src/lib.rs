@@ -49,7 +49,10 @@ pub fn infer_unet_config(
     }
     let mut depth = 1u32;
     let mut prefix = String::from("model.model.1");
-    while state.keys().any(|k| k.starts_with(&format!("{prefix}.model."))) {
+    while state
+        .keys()
+        .any(|k| k.starts_with(&format!("{prefix}.model.")))
+    {
         depth += 1;
         prefix.push_str(".model.3");
     }

@@ -32,9 +32,9 @@ pub fn parse_device(s: &str) -> Result<Device> {
         "cpu" => return Ok(Device::Cpu),
         "cuda" => 0usize,
         _ => match s.strip_prefix("cuda:") {
-            Some(n) => n.parse::<usize>().map_err(|_| {
-                Error::Device(s.into(), "expected cpu, cuda or cuda:N".into())
-            })?,
+            Some(n) => n
+                .parse::<usize>()
+                .map_err(|_| Error::Device(s.into(), "expected cpu, cuda or cuda:N".into()))?,
             None => {
                 return Err(Error::Device(
                     s.into(),

@@ -103,7 +103,9 @@ impl<'a> Machine<'a> {
         Ok(s)
     }
     fn pop(&mut self) -> PResult<Value> {
-        self.stack.pop().ok_or_else(|| "pickle stack underflow".to_string())
+        self.stack
+            .pop()
+            .ok_or_else(|| "pickle stack underflow".to_string())
     }
     fn pop_mark(&mut self) -> PResult<Vec<Value>> {
         let idx = self
@@ -116,7 +118,9 @@ impl<'a> Machine<'a> {
         Ok(items)
     }
     fn top(&mut self) -> PResult<&mut Value> {
-        self.stack.last_mut().ok_or_else(|| "pickle stack underflow".to_string())
+        self.stack
+            .last_mut()
+            .ok_or_else(|| "pickle stack underflow".to_string())
     }
     fn str_of(&mut self, n: usize) -> PResult<Value> {
         let b = self.take(n)?;
@@ -347,9 +351,7 @@ impl<'a> Machine<'a> {
                     let _state = self.pop()?;
                     match self.top()? {
                         Value::Dict(_) | Value::Tensor(_) => {}
-                        other => {
-                            return Err(format!("BUILD on unsupported object {other:?}"))
-                        }
+                        other => return Err(format!("BUILD on unsupported object {other:?}")),
                     }
                 }
                 0x81 | 0x92 => {
@@ -388,8 +390,8 @@ fn persistent_load(pid: Value) -> PResult<Value> {
             if module != "torch" {
                 return Err(format!("unknown storage type {module}.{name}"));
             }
-            let kind =
-                storage_kind(name).ok_or_else(|| format!("unsupported storage type torch.{name}"))?;
+            let kind = storage_kind(name)
+                .ok_or_else(|| format!("unsupported storage type torch.{name}"))?;
             Ok(Value::Storage {
                 kind,
                 key: key.clone(),
@@ -544,8 +546,14 @@ pub(crate) fn parse_state_dict(path: &Path, bytes: &[u8]) -> Result<StateDict> {
     if !dict.iter().any(|(_, v)| matches!(v, Value::Tensor(_))) {
         let inner = dict.iter().find_map(|(k, v)| match (k, v) {
             (Value::Str(k), Value::Dict(d))
-                if ["state_dict", "model", "netG", "generator", "model_state_dict"]
-                    .contains(&k.as_str()) =>
+                if [
+                    "state_dict",
+                    "model",
+                    "netG",
+                    "generator",
+                    "model_state_dict",
+                ]
+                .contains(&k.as_str()) =>
             {
                 Some(d.clone())
             }

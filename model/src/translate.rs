@@ -140,7 +140,9 @@ pub fn adapt_channels(x: &Tensor, channels: i64) -> Tensor {
     } else if channels == 1 {
         luma_of(x)
     } else {
-        x.narrow(1, 0, 1).expand([-1, channels, -1, -1], false).contiguous()
+        x.narrow(1, 0, 1)
+            .expand([-1, channels, -1, -1], false)
+            .contiguous()
     }
 }
 
@@ -313,11 +315,10 @@ impl Translator {
     fn run_tile(&self, x: &Tensor, mode: Mode, overlap: f64) -> Tensor {
         let (h, w) = (x.size()[2], x.size()[3]);
         let t = self.model_size();
-        let m = self.generator.config().size_multiple();
         // Frames smaller than a tile are padded up to one tile.
         let (hp, wp) = (h.max(t), w.max(t));
         let padded = x.replication_pad2d([0, wp - w, 0, hp - h]);
-        let ov = ((t as f64 * overlap.clamp(0.0, 0.75)) as i64 / m * m).max(0);
+        let ov = ((t as f64 * overlap.clamp(0.0, 0.75)) as i64).max(0);
         let origins = |len: i64| -> Vec<i64> {
             let step = (t - ov).max(1);
             let mut v = Vec::new();

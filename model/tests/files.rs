@@ -4,8 +4,7 @@ mod common;
 
 use pix2pix_model::tch::{Device, Kind, Tensor};
 use pix2pix_model::{
-    file, load_generator, Error, ModelInfo, Mode, Norm, StoragePrecision, UnetConfig,
-    UnetGenerator,
+    file, load_generator, Error, Mode, ModelInfo, Norm, StoragePrecision, UnetConfig, UnetGenerator,
 };
 use std::path::Path;
 
@@ -20,13 +19,16 @@ fn small_config() -> UnetConfig {
     }
 }
 
-fn saved(dir: &Path, precision: StoragePrecision) -> (UnetGenerator, ModelInfo, std::path::PathBuf) {
+fn saved(
+    dir: &Path,
+    precision: StoragePrecision,
+) -> (UnetGenerator, ModelInfo, std::path::PathBuf) {
     pix2pix_model::tch::manual_seed(3);
     let g = UnetGenerator::new(&small_config(), Device::Cpu).unwrap();
     // Non-trivial running statistics.
     for (name, mut v) in g.var_store().variables() {
         if name.ends_with("running_var") {
-            pix2pix_model::tch::no_grad(|| v.uniform_(0.5, 2.0));
+            let _ = pix2pix_model::tch::no_grad(|| v.uniform_(0.5, 2.0));
         }
     }
     let mut info = ModelInfo::new(small_config(), 128);
@@ -86,7 +88,10 @@ fn err_of(p: &Path) -> Error {
 fn missing_file_is_an_error_naming_it() {
     let e = err_of(Path::new("/nonexistent/dir/model.safetensors"));
     assert!(matches!(e, Error::Io { .. }));
-    assert!(e.to_string().contains("/nonexistent/dir/model.safetensors"), "{e}");
+    assert!(
+        e.to_string().contains("/nonexistent/dir/model.safetensors"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -112,10 +117,18 @@ fn not_safetensors_and_truncated_files_are_errors() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn write_with(dir: &Path, name: &str, info: &ModelInfo, tensors: Vec<(String, Tensor)>) -> std::path::PathBuf {
+fn write_with(
+    dir: &Path,
+    name: &str,
+    info: &ModelInfo,
+    tensors: Vec<(String, Tensor)>,
+) -> std::path::PathBuf {
     let p = dir.join(name);
     let mut meta = std::collections::HashMap::new();
-    meta.insert(file::META_KEY.to_string(), serde_json::to_string(info).unwrap());
+    meta.insert(
+        file::META_KEY.to_string(),
+        serde_json::to_string(info).unwrap(),
+    );
     let bytes = file::tensors_to_safetensors(&tensors, StoragePrecision::F32, meta).unwrap();
     std::fs::write(&p, bytes).unwrap();
     p
@@ -136,7 +149,10 @@ fn missing_tensor_and_shape_mismatch_are_errors() {
     let p = write_with(&dir, "missing.safetensors", &info, without);
     let e = err_of(&p);
     assert!(matches!(e, Error::MissingTensor { .. }), "{e}");
-    assert!(e.to_string().contains("model.model.3.bias") && e.to_string().contains("missing.safetensors"));
+    assert!(
+        e.to_string().contains("model.model.3.bias")
+            && e.to_string().contains("missing.safetensors")
+    );
 
     // The file says ngf 8 but holds ngf 16 weights for the first conv.
     let mut wrong: Vec<_> = all.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
@@ -159,7 +175,10 @@ fn missing_tensor_and_shape_mismatch_are_errors() {
 
     // More layers than the architecture: a wrong architecture.
     let mut more: Vec<_> = all.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
-    more.push(("model.model.9.weight".into(), Tensor::zeros([2], (Kind::Float, Device::Cpu))));
+    more.push((
+        "model.model.9.weight".into(),
+        Tensor::zeros([2], (Kind::Float, Device::Cpu)),
+    ));
     let p = write_with(&dir, "extra.safetensors", &info, more);
     let e = err_of(&p);
     assert!(matches!(e, Error::UnexpectedTensor { .. }), "{e}");

@@ -12,7 +12,10 @@ fn default_generator_has_reference_parameter_count_and_keys() {
     // The official state_dict has 82 entries: these 69 plus one
     // `num_batches_tracked` counter per BatchNorm (13), which is not a weight.
     assert_eq!(vars.len(), 69);
-    assert_eq!(vars.keys().filter(|k| k.ends_with("running_mean")).count(), 13);
+    assert_eq!(
+        vars.keys().filter(|k| k.ends_with("running_mean")).count(),
+        13
+    );
     for key in [
         "model.model.0.weight",
         "model.model.1.model.1.weight",
@@ -24,14 +27,23 @@ fn default_generator_has_reference_parameter_count_and_keys() {
     ] {
         assert!(vars.contains_key(key), "missing {key}");
     }
-    assert!(!vars.contains_key("model.model.0.bias"), "conv before batch norm has no bias");
+    assert!(
+        !vars.contains_key("model.model.0.bias"),
+        "conv before batch norm has no bias"
+    );
     // ConvTranspose weights are [in, out, kH, kW].
     assert_eq!(vars["model.model.3.weight"].size(), vec![128, 3, 4, 4]);
     assert_eq!(vars["model.model.0.weight"].size(), vec![64, 3, 4, 4]);
     // Innermost block: 7 levels down.
     let inner = format!("model.model.1{}", ".model.3".repeat(6));
-    assert_eq!(vars[&format!("{inner}.model.1.weight")].size(), vec![512, 512, 4, 4]);
-    assert_eq!(vars[&format!("{inner}.model.3.weight")].size(), vec![512, 512, 4, 4]);
+    assert_eq!(
+        vars[&format!("{inner}.model.1.weight")].size(),
+        vec![512, 512, 4, 4]
+    );
+    assert_eq!(
+        vars[&format!("{inner}.model.3.weight")].size(),
+        vec![512, 512, 4, 4]
+    );
 }
 
 #[test]
@@ -69,7 +81,10 @@ fn instance_norm_and_unet_128_variants() {
     };
     let g = UnetGenerator::new(&c, Device::Cpu).unwrap();
     let vars = g.var_store().variables();
-    assert!(vars.contains_key("model.model.0.bias"), "instance norm keeps conv biases");
+    assert!(
+        vars.contains_key("model.model.0.bias"),
+        "instance norm keeps conv biases"
+    );
     assert!(!vars.keys().any(|k| k.contains("running")));
     let x = Tensor::rand([2, 3, 128, 128], (Kind::Float, Device::Cpu)) * 2 - 1;
     let y = g.try_forward(&x, Mode::Eval).unwrap();
@@ -117,9 +132,19 @@ fn eval_is_deterministic_and_paper_mode_is_seedable() {
     let p2 = g.try_forward(&x, Mode::Paper).unwrap();
     pix2pix_model::tch::manual_seed(8);
     let p3 = g.try_forward(&x, Mode::Paper).unwrap();
-    assert_eq!(f64::try_from((&p1 - &p2).abs().max()).unwrap(), 0.0, "same seed, same output");
-    assert!(f64::try_from((&p1 - &p3).abs().max()).unwrap() > 1e-4, "dropout differs by seed");
-    assert!(f64::try_from((&p1 - &a).abs().max()).unwrap() > 1e-3, "paper mode differs from eval");
+    assert_eq!(
+        f64::try_from((&p1 - &p2).abs().max()).unwrap(),
+        0.0,
+        "same seed, same output"
+    );
+    assert!(
+        f64::try_from((&p1 - &p3).abs().max()).unwrap() > 1e-4,
+        "dropout differs by seed"
+    );
+    assert!(
+        f64::try_from((&p1 - &a).abs().max()).unwrap() > 1e-3,
+        "paper mode differs from eval"
+    );
     // Paper mode must not touch the running statistics.
     let after = &g.var_store().variables()["model.model.1.model.2.running_mean"];
     assert_eq!(f64::try_from((&before - after).abs().max()).unwrap(), 0.0);

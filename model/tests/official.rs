@@ -5,7 +5,7 @@ mod common;
 use pix2pix_model::image::{image_to_tensor, ImageRef, PixelLayout};
 use pix2pix_model::tch::{Device, Tensor};
 use pix2pix_model::{
-    file, load_any_generator, load_official_checkpoint, torchpth, Error, ModelInfo, Mode,
+    file, load_any_generator, load_official_checkpoint, torchpth, Error, Mode, ModelInfo,
     StoragePrecision, UnetConfig,
 };
 
@@ -47,7 +47,11 @@ fn official_checkpoint_matches_pytorch_on_a_real_photo() {
     let expected = Tensor::from_slice(&expected).view([1, 3, h as i64, w as i64]);
 
     let state = torchpth::read_state_dict(&ckpt).unwrap();
-    assert_eq!(state.len(), 82, "official unet_256 state_dict has 82 entries");
+    assert_eq!(
+        state.len(),
+        82,
+        "official unet_256 state_dict has 82 entries"
+    );
 
     // Explicit architecture options, as the reference's --netG unet_256 --norm batch.
     let g = load_official_checkpoint(&ckpt, Some(&UnetConfig::default()), Device::Cpu).unwrap();
@@ -71,7 +75,10 @@ fn official_checkpoint_matches_pytorch_on_a_real_photo() {
     assert_eq!(info3, info);
     let y3 = g3.try_forward(&x, Mode::Eval).unwrap();
     let diff3 = f64::try_from((&y3 - &expected).abs().max()).unwrap();
-    assert!(diff3 < 1e-4, "converted file differs from PyTorch by {diff3}");
+    assert!(
+        diff3 < 1e-4,
+        "converted file differs from PyTorch by {diff3}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -89,7 +96,10 @@ fn checkpoint_that_would_run_code_is_refused() {
     let err = torchpth::read_state_dict(&ckpt).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::UnsupportedPickle { .. }), "{msg}");
-    assert!(msg.contains("refusing to call") && msg.contains("system"), "{msg}");
+    assert!(
+        msg.contains("refusing to call") && msg.contains("system"),
+        "{msg}"
+    );
     assert!(msg.contains("evil.pth"), "error names the file: {msg}");
     assert!(!marker.exists(), "code ran");
     let _ = std::fs::remove_dir_all(&dir);
@@ -106,7 +116,9 @@ fn broken_checkpoints_give_clear_errors() {
     std::fs::write(&p, [0x80u8, 0x02, 0x8a, 0x0a]).unwrap();
     let e = torchpth::read_state_dict(&p).unwrap_err().to_string();
     assert!(e.contains("legacy"), "{e}");
-    let e = torchpth::read_state_dict(&dir.join("absent.pth")).unwrap_err().to_string();
+    let e = torchpth::read_state_dict(&dir.join("absent.pth"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("absent.pth"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

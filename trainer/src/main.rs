@@ -220,8 +220,9 @@ fn main() -> Result<()> {
             eprintln!("wrote {} ({})", a.out.display(), info.generator.describe());
         }
         Command::Info { model } => {
-            let (g, info) = pix2pix_model::load_any_generator(&model, pix2pix_model::tch::Device::Cpu)
-                .with_context(|| format!("reading {}", model.display()))?;
+            let (g, info) =
+                pix2pix_model::load_any_generator(&model, pix2pix_model::tch::Device::Cpu)
+                    .with_context(|| format!("reading {}", model.display()))?;
             println!("{}", serde_json::to_string_pretty(&info)?);
             println!("architecture: {}", info.generator.describe());
             println!("parameters: {}", g.num_parameters());

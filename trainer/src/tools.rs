@@ -79,7 +79,11 @@ pub fn translate_paths(
         files
             .into_iter()
             .map(|f| {
-                let name = f.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                let name = f
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
                 (f, output.join(format!("{name}.png")))
             })
             .collect()

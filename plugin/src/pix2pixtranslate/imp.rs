@@ -202,10 +202,13 @@ impl LoadError {
 }
 
 fn load_translator(settings: &Settings) -> Result<Translator, LoadError> {
-    let location = settings.model_location.as_deref().ok_or_else(|| LoadError {
-        kind: gst::ResourceError::NotFound,
-        message: "No model: set the `model-location` property to a model file".into(),
-    })?;
+    let location = settings
+        .model_location
+        .as_deref()
+        .ok_or_else(|| LoadError {
+            kind: gst::ResourceError::NotFound,
+            message: "No model: set the `model-location` property to a model file".into(),
+        })?;
     let device = runtime::parse_device(&settings.device).map_err(|e| LoadError {
         kind: gst::ResourceError::Settings,
         message: e.to_string(),
@@ -285,25 +288,31 @@ impl ObjectImpl for Pix2PixTranslate {
             vec![
                 glib::ParamSpecString::builder("model-location")
                     .nick("Model location")
-                    .blurb("Model file: a self-describing pix2pix-gst .safetensors file, or an \
+                    .blurb(
+                        "Model file: a self-describing pix2pix-gst .safetensors file, or an \
                             official PyTorch pix2pix generator checkpoint (latest_net_G.pth). \
                             Set while PLAYING to load a new model in the background and swap it \
                             in between two frames; if it fails to load, the old model keeps \
-                            running and a warning is posted")
+                            running and a warning is posted",
+                    )
                     .default_value(DEFAULT_MODEL_LOCATION)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecString::builder("device")
                     .nick("Device")
-                    .blurb("Where inference runs: cpu, cuda or cuda:N. CUDA asked for but absent \
-                            is an error at start, never a silent fallback")
+                    .blurb(
+                        "Where inference runs: cpu, cuda or cuda:N. CUDA asked for but absent \
+                            is an error at start, never a silent fallback",
+                    )
                     .default_value(Some(DEFAULT_DEVICE))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("precision", DEFAULT_PRECISION)
                     .nick("Precision")
-                    .blurb("Arithmetic precision; fp16/bf16 only where the device supports them \
-                            (checked at start)")
+                    .blurb(
+                        "Arithmetic precision; fp16/bf16 only where the device supports them \
+                            (checked at start)",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("resize-mode", DEFAULT_RESIZE_MODE)
@@ -313,8 +322,10 @@ impl ObjectImpl for Pix2PixTranslate {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("inference-mode", DEFAULT_INFERENCE_MODE)
                     .nick("Inference mode")
-                    .blurb("eval: deterministic, the right choice for video; paper: batch \
-                            statistics and dropout as in the original test-time setting")
+                    .blurb(
+                        "eval: deterministic, the right choice for video; paper: batch \
+                            statistics and dropout as in the original test-time setting",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("seed")
@@ -325,9 +336,11 @@ impl ObjectImpl for Pix2PixTranslate {
                     .build(),
                 glib::ParamSpecBoolean::builder("preserve-luma")
                     .nick("Preserve luma")
-                    .blurb("Keep the input's luminance at full resolution and take only the \
+                    .blurb(
+                        "Keep the input's luminance at full resolution and take only the \
                             colour from the model (colorization: sharp output from a 256x256 \
-                            model)")
+                            model)",
+                    )
                     .default_value(DEFAULT_PRESERVE_LUMA)
                     .mutable_playing()
                     .build(),
@@ -341,8 +354,10 @@ impl ObjectImpl for Pix2PixTranslate {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("libtorch intra-op threads, 0 = all cores. Process-wide: it applies \
-                            to every libtorch user in the process; set at start")
+                    .blurb(
+                        "libtorch intra-op threads, 0 = all cores. Process-wide: it applies \
+                            to every libtorch user in the process; set at start",
+                    )
                     .maximum(1024)
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
@@ -431,9 +446,7 @@ impl ObjectImpl for Pix2PixTranslate {
             "threads" => settings.threads.to_value(),
             "tile-overlap" => settings.tile_overlap.to_value(),
             "frames-processed" => self.stats.lock().unwrap().frames.to_value(),
-            "inference-ms-last" => {
-                (self.stats.lock().unwrap().last.as_secs_f64() * 1e3).to_value()
-            }
+            "inference-ms-last" => (self.stats.lock().unwrap().last.as_secs_f64() * 1e3).to_value(),
             "inference-ms-mean" => {
                 (self.stats.lock().unwrap().mean().as_secs_f64() * 1e3).to_value()
             }
@@ -568,10 +581,7 @@ impl BaseTransformImpl for Pix2PixTranslate {
                         formats.push(*f);
                     }
                 }
-                s.set(
-                    "format",
-                    gst::List::new(formats.iter().map(|f| f.to_str())),
-                );
+                s.set("format", gst::List::new(formats.iter().map(|f| f.to_str())));
                 result.append_structure_full(s, Some(features.to_owned()));
             }
         }
@@ -584,7 +594,9 @@ impl BaseTransformImpl for Pix2PixTranslate {
             result
         );
         match filter {
-            Some(filter) => Some(filter.intersect_with_mode(&result, gst::CapsIntersectMode::First)),
+            Some(filter) => {
+                Some(filter.intersect_with_mode(&result, gst::CapsIntersectMode::First))
+            }
             None => Some(result),
         }
     }
@@ -665,7 +677,11 @@ impl VideoFilterImpl for Pix2PixTranslate {
         };
         let started = Instant::now();
         let (w, h) = (inframe.width() as usize, inframe.height() as usize);
-        let in_channels = if formats.in_layout == PixelLayout::Gray8 { 1 } else { 3 };
+        let in_channels = if formats.in_layout == PixelLayout::Gray8 {
+            1
+        } else {
+            3
+        };
         let img = ImageRef {
             data: inframe.plane_data(0).map_err(|_| gst::FlowError::Error)?,
             width: w,
@@ -673,8 +689,8 @@ impl VideoFilterImpl for Pix2PixTranslate {
             stride: inframe.plane_stride()[0] as usize,
             layout: formats.in_layout,
         };
-        let result = image_to_tensor(&img, in_channels)
-            .and_then(|x| translator.translate(&x, &options));
+        let result =
+            image_to_tensor(&img, in_channels).and_then(|x| translator.translate(&x, &options));
         let y = match result {
             Ok(y) => y,
             Err(e) => {
