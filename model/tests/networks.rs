@@ -73,6 +73,7 @@ fn default_discriminator_has_reference_parameter_count_and_keys() {
 
 #[test]
 fn instance_norm_and_unet_128_variants() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let c = UnetConfig {
         num_downs: 7,
         ngf: 8,
@@ -94,6 +95,7 @@ fn instance_norm_and_unet_128_variants() {
 
 #[test]
 fn initialisation_follows_reference() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let g = UnetGenerator::new(&UnetConfig::default(), Device::Cpu).unwrap();
     let vars = g.var_store().variables();
     let w = &vars["model.model.1.model.1.weight"];
@@ -108,6 +110,10 @@ fn initialisation_follows_reference() {
     assert_eq!(b.abs().sum(Kind::Float).double_value(&[]), 0.0);
 }
 
+/// libtorch's CPU random generator is process-wide: tests that seed it and
+/// draw from it must not interleave.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn small() -> UnetGenerator {
     pix2pix_model::tch::manual_seed(1);
     let c = UnetConfig {
@@ -119,6 +125,7 @@ fn small() -> UnetGenerator {
 
 #[test]
 fn eval_is_deterministic_and_paper_mode_is_seedable() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let g = small();
     let x = Tensor::rand([1, 3, 256, 256], (Kind::Float, Device::Cpu)) * 2 - 1;
     let a = g.try_forward(&x, Mode::Eval).unwrap();
@@ -154,6 +161,7 @@ fn eval_is_deterministic_and_paper_mode_is_seedable() {
 
 #[test]
 fn train_mode_updates_running_statistics() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let g = small();
     let x = Tensor::rand([2, 3, 256, 256], (Kind::Float, Device::Cpu)) * 2 - 1;
     let before = g.var_store().variables()["model.model.1.model.2.running_mean"].copy();

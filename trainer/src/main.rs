@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use pix2pix_model::{runtime, Mode, Norm, StoragePrecision, TranslateOptions, UnetConfig};
 use pix2pix_train::tools;
 
+mod commands;
+use commands::{EvalArgs, ExportArgs, TrainArgs};
+
 #[derive(Parser)]
 #[command(name = "pix2pix-train", version, about = "Train pix2pix image-to-image translation models and work with model files", long_about = None)]
 struct Cli {
@@ -19,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a pix2pix model (U-Net generator, PatchGAN discriminator, fused GAN + L1 losses).
+    Train(Box<TrainArgs>),
+    /// Measure a model or checkpoint on a held-out set: L1, PSNR, SSIM, and an image grid.
+    Eval(EvalArgs),
+    /// Export the generator of a checkpoint as the model file the element loads.
+    Export(ExportArgs),
     /// Write a freshly initialised (untrained) generator as a model file.
     Init(InitArgs),
     /// Convert an official PyTorch generator checkpoint (latest_net_G.pth) to a model file.
@@ -47,7 +56,7 @@ enum NormArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum StorageArg {
+pub(crate) enum StorageArg {
     Fp32,
     Fp16,
     Bf16,
@@ -195,6 +204,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     runtime::set_threads(cli.threads);
     match cli.command {
+        Command::Train(a) => commands::train(*a)?,
+        Command::Eval(a) => commands::eval(a)?,
+        Command::Export(a) => commands::export(a)?,
         Command::Init(a) => {
             let info = tools::init_model(
                 &a.arch.config(),

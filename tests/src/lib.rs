@@ -1,0 +1,85 @@
+//! Helpers for the end-to-end suites: locate the built plugin and binaries and
+//! run the real command-line tools with a private GStreamer registry.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `target/release` (or `target/debug`), where the plugin and the binaries are.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test-binary>
+    exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
+}
+
+pub fn plugin_path() -> PathBuf {
+    let p = target_dir().join("libgstpix2pix.so");
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+pub fn trainer() -> PathBuf {
+    let p = target_dir().join("pix2pix-train");
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+pub fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pix2pix-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A command with the plugin on GST_PLUGIN_PATH, a private registry and no
+/// LD_LIBRARY_PATH (the plugin must find libtorch by itself).
+pub fn gst_command(program: &str, registry_dir: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env("GST_PLUGIN_PATH", plugin_path().parent().unwrap())
+        .env("GST_REGISTRY", registry_dir.join("registry.bin"))
+        .env_remove("LD_LIBRARY_PATH");
+    c
+}
+
+/// Runs `gst-launch-1.0` with a pipeline description split into words.
+pub fn gst_launch(pipeline: &str, dir: &Path) -> Output {
+    gst_command("gst-launch-1.0", dir)
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .output()
+        .expect("gst-launch-1.0 runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The project's Python with PyTorch (see `./run`).
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("PIX2PIX_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p =
+        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/pix2pix-gst/venv/bin/python");
+    assert!(p.exists(), "{} missing: run `./run test`", p.display());
+    p
+}
