@@ -11,6 +11,7 @@
 pub mod config;
 pub mod error;
 pub mod file;
+pub mod fused;
 pub mod image;
 pub mod layers;
 pub mod patchgan;

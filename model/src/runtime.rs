@@ -19,6 +19,36 @@ pub fn set_threads(n: usize) -> usize {
     n
 }
 
+/// Keeps large tensor buffers in the heap instead of fresh `mmap`s.
+///
+/// glibc serves big allocations (the activations of a U-Net are megabytes each)
+/// with `mmap` and returns them with `munmap`, so every frame page-faults its
+/// buffers in again: about a third of a 256x256 forward pass on CPU. This raises
+/// glibc's mmap and trim thresholds (process-wide, once) so freed buffers are
+/// reused. Memory then stays with the process at its peak instead of going
+/// back to the system between frames. Set `PIX2PIX_NO_MALLOC_TUNING=1` to keep
+/// glibc's defaults. Returns whether the tuning was applied.
+pub fn tune_allocator() -> bool {
+    static APPLIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *APPLIED.get_or_init(|| {
+        if std::env::var_os("PIX2PIX_NO_MALLOC_TUNING").is_some() {
+            return false;
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // SAFETY: mallopt only changes allocator parameters.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20) == 1
+                    && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
+            }
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        {
+            false
+        }
+    })
+}
+
 /// Current intra-op thread count.
 pub fn threads() -> usize {
     tch::get_num_threads() as usize

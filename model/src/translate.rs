@@ -76,6 +76,8 @@ impl Default for TranslateOptions {
 /// A generator ready for inference on one device in one precision.
 pub struct Translator {
     generator: UnetGenerator,
+    /// BatchNorm-folded, channels-last form used in eval mode.
+    fused: Option<crate::fused::FusedUnet>,
     info: ModelInfo,
     device: Device,
     precision: Precision,
@@ -175,11 +177,14 @@ impl Translator {
         if generator.device() != device {
             generator.var_store_mut().set_device(device);
         }
+        let fused = (std::env::var_os("PIX2PIX_NO_FUSED").is_none())
+            .then(|| crate::fused::FusedUnet::new(&generator, precision.kind()));
         if precision != Precision::F32 {
             generator.var_store_mut().set_kind(precision.kind());
         }
         let t = Translator {
             generator,
+            fused,
             info,
             device,
             precision,
@@ -190,7 +195,7 @@ impl Translator {
             (precision.kind(), device),
         );
         let _probe_out = guarded("checking the device", || {
-            tch::no_grad(|| t.generator.forward(&probe, Mode::Eval))
+            tch::no_grad(|| t.net(&probe, Mode::Eval))
         })
         .map_err(|e| {
             Error::Device(
@@ -228,7 +233,10 @@ impl Translator {
     /// The network on a batch already at a valid size, in the model's precision.
     fn net(&self, x: &Tensor, mode: Mode) -> Tensor {
         let x = x.to_device(self.device).to_kind(self.precision.kind());
-        self.generator.forward(&x, mode).to_kind(Kind::Float)
+        match (&self.fused, mode) {
+            (Some(f), Mode::Eval) => f.forward(&x).to_kind(Kind::Float).contiguous(),
+            _ => self.generator.forward(&x, mode).to_kind(Kind::Float),
+        }
     }
 
     /// Translates `frame` (1 x C x H x W in [-1, 1], C = 1 or 3, any device) and

@@ -105,6 +105,29 @@ impl Block {
     }
 }
 
+/// Read access to one block's layers (for building inference forms).
+pub struct BlockView<'a> {
+    pub outermost: bool,
+    pub down_conv: &'a Conv,
+    pub down_norm: Option<&'a NormLayer>,
+    pub sub: Option<Box<BlockView<'a>>>,
+    pub up_conv: &'a Conv,
+    pub up_norm: Option<&'a NormLayer>,
+}
+
+impl Block {
+    fn view(&self) -> BlockView<'_> {
+        BlockView {
+            outermost: self.kind == Kind::Outermost,
+            down_conv: &self.down_conv,
+            down_norm: self.down_norm.as_ref(),
+            sub: self.sub.as_ref().map(|s| Box::new(s.view())),
+            up_conv: &self.up_conv,
+            up_norm: self.up_norm.as_ref(),
+        }
+    }
+}
+
 /// The pix2pix U-Net generator.
 pub struct UnetGenerator {
     vs: VarStore,
@@ -202,6 +225,11 @@ impl UnetGenerator {
 
     pub fn config(&self) -> &UnetConfig {
         &self.config
+    }
+
+    /// The layers, block by block from the outermost.
+    pub fn root_view(&self) -> BlockView<'_> {
+        self.root.view()
     }
 
     pub fn device(&self) -> Device {

@@ -169,3 +169,36 @@ fn train_mode_updates_running_statistics() {
     let after = &g.var_store().variables()["model.model.1.model.2.running_mean"];
     assert!(f64::try_from((&before - after).abs().max()).unwrap() > 0.0);
 }
+
+#[test]
+fn folded_inference_form_matches_eval_mode() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    for norm in [Norm::Batch, Norm::Instance] {
+        pix2pix_model::tch::manual_seed(5);
+        let c = UnetConfig {
+            ngf: 8,
+            norm,
+            ..Default::default()
+        };
+        let g = UnetGenerator::new(&c, Device::Cpu).unwrap();
+        // Non-trivial running statistics and affine parameters.
+        for (n, mut v) in g.var_store().variables() {
+            pix2pix_model::tch::no_grad(|| {
+                if n.ends_with("running_var") {
+                    let _ = v.uniform_(0.3, 3.0);
+                } else if n.ends_with("running_mean") {
+                    let _ = v.uniform_(-0.5, 0.5);
+                } else if v.dim() == 1 {
+                    let _ = v.uniform_(-0.5, 1.5);
+                }
+            });
+        }
+        let x = Tensor::rand([2, 3, 256, 256], (Kind::Float, Device::Cpu)) * 2 - 1;
+        let fused = pix2pix_model::fused::FusedUnet::new(&g, Kind::Float);
+        let a = g.try_forward(&x, Mode::Eval).unwrap();
+        let b = pix2pix_model::tch::no_grad(|| fused.forward(&x));
+        let d = f64::try_from((&a - &b).abs().max()).unwrap();
+        assert!(d < 1e-4, "{norm:?}: folded differs by {d}");
+        assert!(f64::try_from(a.std(true)).unwrap() > 0.01);
+    }
+}

@@ -141,6 +141,73 @@ def make_malicious(args):
     torch.save(state, args.out)
 
 
+def bench_infer(args):
+    """The plain PyTorch loop the element is compared with: 8-bit frames to float,
+    generator in eval mode under no_grad, back to 8-bit."""
+    import time
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    net = UnetGenerator(ngf=args.ngf).eval()
+    frames = [torch.randint(0, 256, (args.size, args.size, 3), dtype=torch.uint8) for _ in range(4)]
+
+    def one(f):
+        x = f.permute(2, 0, 1).unsqueeze(0).float().div(127.5).sub(1.0)
+        y = net(x)
+        return y.squeeze(0).add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+    with torch.no_grad():
+        for i in range(args.warmup):
+            one(frames[i % 4])
+        t = time.perf_counter()
+        for i in range(args.frames):
+            one(frames[i % 4])
+        dt = time.perf_counter() - t
+    print(f"{args.frames / dt:.4f}")
+
+
+def bench_train(args):
+    """A plain PyTorch pix2pix training step with the reference's separate passes."""
+    import time
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    g = UnetGenerator(ngf=args.ngf)
+    d = NLayerDiscriminator(ndf=args.ndf)
+    init_normal(g)
+    init_normal(d)
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    l1 = nn.L1Loss()
+    a = torch.rand(1, 3, args.size, args.size) * 2 - 1
+    b = torch.rand(1, 3, args.size, args.size) * 2 - 1
+
+    def step():
+        fake = g(a)
+        for p in d.parameters():
+            p.requires_grad_(True)
+        opt_d.zero_grad()
+        pf = d(torch.cat([a, fake.detach()], 1))
+        pr = d(torch.cat([a, b], 1))
+        loss_d = 0.5 * (bce(pf, torch.zeros_like(pf)) + bce(pr, torch.ones_like(pr)))
+        loss_d.backward()
+        opt_d.step()
+        for p in d.parameters():
+            p.requires_grad_(False)
+        opt_g.zero_grad()
+        pg = d(torch.cat([a, fake], 1))
+        loss_g = bce(pg, torch.ones_like(pg)) + 100.0 * l1(fake, b)
+        loss_g.backward()
+        opt_g.step()
+
+    for _ in range(args.warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    dt = time.perf_counter() - t
+    print(f"{args.steps / dt:.4f}")
+
+
 def count(_args):
     g = UnetGenerator()
     d = NLayerDiscriminator()
@@ -159,12 +226,26 @@ def main():
     m.add_argument("--ngf", type=int, default=64)
     m.add_argument("--seed", type=int, default=0)
     sub.add_parser("count")
+    bi = sub.add_parser("bench-infer")
+    bi.add_argument("--threads", type=int, default=torch.get_num_threads())
+    bi.add_argument("--frames", type=int, default=10)
+    bi.add_argument("--warmup", type=int, default=2)
+    bi.add_argument("--size", type=int, default=256)
+    bi.add_argument("--ngf", type=int, default=64)
+    bt = sub.add_parser("bench-train")
+    bt.add_argument("--threads", type=int, default=torch.get_num_threads())
+    bt.add_argument("--steps", type=int, default=5)
+    bt.add_argument("--warmup", type=int, default=1)
+    bt.add_argument("--size", type=int, default=256)
+    bt.add_argument("--ngf", type=int, default=64)
+    bt.add_argument("--ndf", type=int, default=64)
     b = sub.add_parser("make-malicious")
     b.add_argument("out")
     b.add_argument("--marker", required=True)
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    {"make-checkpoint": make_checkpoint, "count": count, "make-malicious": make_malicious}[args.cmd](args)
+    {"make-checkpoint": make_checkpoint, "count": count, "make-malicious": make_malicious,
+     "bench-infer": bench_infer, "bench-train": bench_train}[args.cmd](args)
 
 
 if __name__ == "__main__":

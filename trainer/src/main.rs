@@ -203,6 +203,7 @@ struct TranslateArgs {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     runtime::set_threads(cli.threads);
+    runtime::tune_allocator();
     match cli.command {
         Command::Train(a) => commands::train(*a)?,
         Command::Eval(a) => commands::eval(a)?,

@@ -506,6 +506,7 @@ impl BaseTransformImpl for Pix2PixTranslate {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let threads = runtime::set_threads(settings.threads as usize);
+        let tuned = runtime::tune_allocator();
         let started = Instant::now();
         let translator = load_translator(&settings).map_err(|e| e.to_error_msg())?;
         if settings.inference_mode == InferenceMode::Paper {
@@ -514,14 +515,15 @@ impl BaseTransformImpl for Pix2PixTranslate {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({}, trained at {}px, task {}) on {:?} in {:?} with {} threads",
+            "loaded {} ({}, trained at {}px, task {}) on {:?} in {:?} with {} threads (allocator tuned: {})",
             translator.info().generator.describe(),
             settings.model_location.as_deref().unwrap_or(""),
             translator.info().image_size,
             translator.info().task,
             translator.device(),
             started.elapsed(),
-            threads
+            threads,
+            tuned
         );
         *self.pending.lock().unwrap() = None;
         *self.stats.lock().unwrap() = Stats::default();

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Benchmark of pix2pixtranslate against a plain PyTorch loop, in one run on this machine.
+#
+#   bench/element.sh [FRAMES] [THREADS]      (ROUNDS=3 alternating rounds, best of each)
+#
+# 1. videotestsrc ! video/x-raw,format=RGB,width=256,height=256 ! pix2pixtranslate ! fakesink
+#    with a default-size unet_256 (ngf 64): frames per second (start-up excluded by
+#    timing two runs of different length);
+# 2. the same work as a plain PyTorch (Python) loop on the same threads: 8-bit frame
+#    to float, generator in eval mode under no_grad, back to 8-bit;
+# 3. their ratio, and the element's share of the machine's peak FP32 rate
+#    (a unet_256 forward at 256x256 is about 12.1 GFLOP);
+# 4. end-to-end: the 640x480 sample clip decoded, translated (stretch) and encoded.
+# Needs `./run setup` first. Figures, not a pass/fail test.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+FRAMES="${1:-12}"
+THREADS="${2:-$(nproc)}"
+ROUNDS="${ROUNDS:-3}"
+PY="${PIX2PIX_PYTHON:-$HOME/.cache/pix2pix-gst/venv/bin/python}"
+WORK="$ROOT/target/bench"
+mkdir -p "$WORK"
+export GST_PLUGIN_PATH="$ROOT/target/release" GST_REGISTRY="$WORK/registry.bin"
+TRAIN="$ROOT/target/release/pix2pix-train"
+MODEL="$WORK/unet256_ngf64.safetensors"
+[ -f "$MODEL" ] || "$TRAIN" init --netg unet_256 --ngf 64 --image-size 256 --out "$MODEL" >/dev/null 2>&1
+GFLOP=12.1
+
+now() { date +%s.%N; }
+run_element() { # frames precision
+  gst-launch-1.0 -q videotestsrc num-buffers="$1" pattern=smpte ! video/x-raw,format=RGB,width=256,height=256 ! \
+    pix2pixtranslate model-location="$MODEL" threads="$THREADS" precision="$2" ! fakesink
+}
+element_fps() { # precision
+  local t0 t1 t2
+  run_element 2 "$1"  # warm the page cache
+  t0=$(now); run_element 2 "$1"; t1=$(now); run_element $((2 + FRAMES)) "$1"; t2=$(now)
+  python3 -c "a=$t1-$t0; b=$t2-$t1; print(f'{$FRAMES/(b-a):.3f}')"
+}
+
+cores=$(nproc)
+mhz=$(awk -F: '/cpu MHz/{print $2; exit}' /proc/cpuinfo)
+if grep -qw avx512f /proc/cpuinfo; then fpc=64; isa="AVX-512 (2 FMA units assumed)"; else fpc=32; isa="AVX2 FMA"; fi
+peak=$(python3 -c "print(f'{$THREADS*$mhz*$fpc/1000:.1f}')")
+
+echo "machine: $cores cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), ${mhz} MHz, $isa"
+echo "threads: $THREADS, frames timed: $FRAMES, model: unet_256 ngf 64 (54.4 M parameters), 256x256 RGB"
+gemm=$("$PY" - "$THREADS" <<'PY'
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+a = torch.randn(2048, 2048); b = torch.randn(2048, 2048)
+for _ in range(2): a @ b
+t = time.perf_counter(); n = 10
+for _ in range(n): a @ b
+print(f"{2 * 2048**3 * n / (time.perf_counter() - t) / 1e9:.1f}")
+PY
+)
+echo "peak FP32: $peak GFLOP/s theoretical ($THREADS x $mhz MHz x $fpc flop/cycle); PyTorch sgemm 2048^3 reaches $gemm GFLOP/s"
+echo
+# Alternate the two, ROUNDS times, and keep each one's best: a shared machine is noisy.
+el=0; py=0
+for r in $(seq "$ROUNDS"); do
+  e=$(element_fps fp32)
+  p=$("$PY" "$ROOT/tests/python/reference_pix2pix.py" bench-infer --threads "$THREADS" --frames "$FRAMES")
+  echo "  round $r: element $e frames/s, PyTorch $p frames/s"
+  el=$(python3 -c "print(max($el, $e))"); py=$(python3 -c "print(max($py, $p))")
+done
+python3 - "$el" "$py" "$peak" "$gemm" "$GFLOP" <<'PY'
+import sys
+el, py, peak, gemm, gf = map(float, sys.argv[1:])
+print(f"{'':28s}{'frames/s':>10s}{'ms/frame':>10s}{'GFLOP/s':>10s}{'% peak':>8s}{'% sgemm':>9s}")
+for name, fps in (("pix2pixtranslate (fp32)", el), ("PyTorch eval loop (fp32)", py)):
+    print(f"{name:28s}{fps:10.2f}{1000/fps:10.1f}{fps*gf:10.1f}{100*fps*gf/peak:8.1f}{100*fps*gf/gemm:9.1f}")
+print(f"ratio element / PyTorch: {el/py:.2f}x")
+PY
+if grep -qw avx512_bf16 /proc/cpuinfo || grep -qw amx_bf16 /proc/cpuinfo; then
+  bf=$(element_fps bf16)
+  echo "pix2pixtranslate (bf16):       $bf frames/s (this CPU has bf16 instructions)"
+fi
+echo
+CLIP="$ROOT/pipelines/media/cup.mp4"
+E2E=40
+t0=$(now)
+gst-launch-1.0 -q filesrc location="$CLIP" ! decodebin ! identity eos-after=$E2E ! videoconvert ! \
+  pix2pixtranslate model-location="$MODEL" threads="$THREADS" ! videoconvert ! \
+  avenc_mpeg4 bitrate=4000000 ! mp4mux ! filesink location="$WORK/e2e.mp4"
+t1=$(now)
+n=$E2E
+python3 -c "print(f'end to end, 640x480 clip decoded, translated (stretch), encoded: {$n} frames in {$t1-$t0:.1f} s = {$n/($t1-$t0):.2f} frames/s')"
