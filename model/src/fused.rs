@@ -29,10 +29,15 @@ impl FConv {
     fn new(conv: &Conv, norm: Option<&NormLayer>, kind: Kind) -> FConv {
         let w = conv.weight.detach().to_kind(Kind::Float);
         let b = conv.bias.as_ref().map(|b| b.detach().to_kind(Kind::Float));
-        let (weight, bias, instance_norm) = match norm.and_then(|n| n.eval_affine().map(|a| (n, a))) {
+        let (weight, bias, instance_norm) = match norm.and_then(|n| n.eval_affine().map(|a| (n, a)))
+        {
             Some((_, (scale, shift))) => {
                 // Output channels are dim 0 of a conv weight, dim 1 of a transposed one.
-                let shape: [i64; 4] = if conv.transposed { [1, -1, 1, 1] } else { [-1, 1, 1, 1] };
+                let shape: [i64; 4] = if conv.transposed {
+                    [1, -1, 1, 1]
+                } else {
+                    [-1, 1, 1, 1]
+                };
                 let w = &w * scale.view(shape);
                 let b = match &b {
                     Some(b) => b * &scale + &shift,
@@ -52,7 +57,15 @@ impl FConv {
 
     fn forward(&self, x: &Tensor) -> Tensor {
         let y = if self.transposed {
-            x.conv_transpose2d(&self.weight, self.bias.as_ref(), [2, 2], [1, 1], [0, 0], 1, [1, 1])
+            x.conv_transpose2d(
+                &self.weight,
+                self.bias.as_ref(),
+                [2, 2],
+                [1, 1],
+                [0, 0],
+                1,
+                [1, 1],
+            )
         } else {
             x.conv2d(&self.weight, self.bias.as_ref(), [2, 2], [1, 1], [1, 1], 1)
         };
@@ -126,7 +139,9 @@ impl FusedUnet {
         let root = tch::no_grad(|| build(g.root_view(), kind));
         FusedUnet {
             root,
-            slope: Tensor::from_slice(&[0.2f32]).to_kind(kind).to_device(g.device()),
+            slope: Tensor::from_slice(&[0.2f32])
+                .to_kind(kind)
+                .to_device(g.device()),
             kind,
         }
     }

@@ -6,6 +6,7 @@ use pix2pix_model::{Mode, Norm, PatchGan, PatchGanConfig, UnetConfig, UnetGenera
 
 #[test]
 fn default_generator_has_reference_parameter_count_and_keys() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let g = UnetGenerator::new(&UnetConfig::default(), Device::Cpu).unwrap();
     assert_eq!(g.num_parameters(), 54_413_955);
     let vars = g.var_store().variables();
@@ -48,6 +49,7 @@ fn default_generator_has_reference_parameter_count_and_keys() {
 
 #[test]
 fn default_discriminator_has_reference_parameter_count_and_keys() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let d = PatchGan::new(&PatchGanConfig::default(), Device::Cpu).unwrap();
     assert_eq!(d.num_parameters(), 2_768_705);
     assert_eq!(d.config().receptive_field(), 70);
