@@ -60,7 +60,7 @@ pub fn gst_command(program: &str, registry_dir: &Path) -> Command {
 pub fn gst_launch(pipeline: &str, dir: &Path) -> Output {
     gst_command("gst-launch-1.0", dir)
         .arg("-q")
-        .args(pipeline.split_whitespace())
+        .args(pipeline.split_whitespace().filter(|w| *w != "\\"))
         .output()
         .expect("gst-launch-1.0 runs")
 }

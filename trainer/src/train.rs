@@ -487,12 +487,12 @@ pub fn run(
             cfg.direction,
             eval_data_config(&cfg.data),
         )?;
+        // Spread over the dataset, so the grid shows different kinds of images.
         let mut v = Vec::new();
         let mut rng = Rng::new(0);
-        for i in 0..eval_ds.len() {
-            if v.len() >= cfg.num_samples {
-                break;
-            }
+        let n = cfg.num_samples.min(eval_ds.len());
+        for k in 0..n {
+            let i = k * eval_ds.len() / n.max(1);
             if let Ok(s) = eval_ds.load(i, &mut rng) {
                 v.push(s);
             }

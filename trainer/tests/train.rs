@@ -14,6 +14,12 @@ use pix2pix_train::train::{self, GanMode, LrPolicy, RunDir, TrainConfig, Trainer
 /// must be reproducible do not overlap.
 static EXCLUSIVE: Mutex<()> = Mutex::new(());
 
+/// Tiny networks gain nothing from more threads, and an OpenMP team that
+/// shares its cores with other processes spins at every barrier.
+fn single_thread() {
+    pix2pix_model::runtime::set_threads(1);
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("pix2pix-train-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -112,6 +118,7 @@ fn eval_l1(t: &Trainer) -> f64 {
 
 fn learns(separate: bool) {
     let _x = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    single_thread();
     let dir = tmp(if separate { "learn-sep" } else { "learn-fused" });
     inversion_dataset(&dir.join("data"), 16, 32);
     let mut cfg = config(&dir.join("data"), separate);
@@ -174,6 +181,7 @@ fn weights(t: &Trainer) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn resume_is_exact() {
     let _x = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    single_thread();
     let dir = tmp("resume");
     inversion_dataset(&dir.join("data"), 6, 32);
     let mut cfg = config(&dir.join("data"), false);
@@ -217,6 +225,7 @@ fn resume_is_exact() {
 #[test]
 fn corrupt_images_are_skipped_and_empty_datasets_refused() {
     let _x = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    single_thread();
     let dir = tmp("corrupt");
     let data = dir.join("data");
     inversion_dataset(&data, 4, 32);
