@@ -204,25 +204,23 @@ fn translate_command_writes_images() {
 }
 
 #[test]
-fn demo_script_runs() {
+fn demo_script_writes_clip_and_contact_sheet() {
     let dir = tmpdir("demo");
+    let m = model(&dir, &["--input-nc", "1"]);
     let o = gst_command("bash", &dir)
         .arg(root().join("scripts/demo.sh"))
         .arg(&dir)
-        .env("DEMO_FRAMES", "5")
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                trainer().parent().unwrap().display(),
-                std::env::var("PATH").unwrap()
-            ),
-        )
+        .env("MODEL", &m)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("frames per second"));
-    assert_eq!(std::fs::read_dir(dir.join("demo")).unwrap().count(), 5);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("frames per second"), "{t}");
+    assert!(t.contains("colorizing 217 frames"), "{t}");
+    let sheet = image::open(dir.join("demo/contact_sheet.png")).unwrap();
+    assert_eq!(sheet.width(), 3 * (320 + 6) + 6, "three columns");
+    assert!(sheet.height() > 3 * 240, "several frames");
+    assert!(dir.join("demo/cup_colorized.mp4").exists());
 }
 
 #[test]

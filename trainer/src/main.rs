@@ -39,6 +39,18 @@ enum Command {
     },
     /// Translate one image or a folder of images through a model.
     Translate(TranslateArgs),
+    /// Put folders of images side by side as labelled columns of one PNG.
+    ContactSheet {
+        /// Folders, one per column; their images in name order are the rows.
+        #[arg(required = true)]
+        columns: Vec<PathBuf>,
+        /// Column labels, comma-separated (upper-case letters, digits).
+        #[arg(long, default_value = "")]
+        labels: String,
+        /// Output PNG.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -231,6 +243,19 @@ fn main() -> Result<()> {
                 a.storage.into(),
             )?;
             eprintln!("wrote {} ({})", a.out.display(), info.generator.describe());
+        }
+        Command::ContactSheet {
+            columns,
+            labels,
+            out,
+        } => {
+            let labels: Vec<String> = labels
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            let (w, h) = tools::contact_sheet(&columns, &labels, &out)?;
+            eprintln!("wrote {} ({w}x{h})", out.display());
         }
         Command::Info { model } => {
             let (g, info) =

@@ -104,3 +104,53 @@ pub fn translate_paths(
     bar.finish_and_clear();
     Ok(written)
 }
+
+/// A contact sheet: one column per folder (its PNG/JPEG files in name order are
+/// the rows), a label above each column. Images are scaled to the first one's size.
+pub fn contact_sheet(columns: &[PathBuf], labels: &[String], out: &Path) -> Result<(u32, u32)> {
+    if columns.is_empty() {
+        bail!("no folders given");
+    }
+    let lists: Vec<Vec<PathBuf>> = columns
+        .iter()
+        .map(|d| imageio::list_images(d))
+        .collect::<Result<_>>()?;
+    let rows = lists.iter().map(|l| l.len()).min().unwrap_or(0);
+    if rows == 0 {
+        bail!("a folder holds no images");
+    }
+    let first = image::open(&lists[0][0])
+        .with_context(|| format!("cannot read {}", lists[0][0].display()))?
+        .to_rgb8();
+    let (cw, ch) = first.dimensions();
+    let (gap, head) = (6u32, 28u32);
+    let width = columns.len() as u32 * (cw + gap) + gap;
+    let height = head + rows as u32 * (ch + gap) + gap;
+    let mut sheet = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    for (c, list) in lists.iter().enumerate() {
+        let x0 = gap + c as u32 * (cw + gap);
+        if let Some(label) = labels.get(c) {
+            crate::plot::draw_text(&mut sheet, x0 as i64, 8, label, 2, image::Rgb([30, 30, 30]));
+        }
+        for (r, path) in list.iter().take(rows).enumerate() {
+            let img = image::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .to_rgb8();
+            let img = if img.dimensions() != (cw, ch) {
+                image::imageops::resize(&img, cw, ch, image::imageops::FilterType::Triangle)
+            } else {
+                img
+            };
+            image::imageops::replace(
+                &mut sheet,
+                &img,
+                x0 as i64,
+                (head + gap + r as u32 * (ch + gap)) as i64,
+            );
+        }
+    }
+    sheet
+        .save(out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok((width, height))
+}
