@@ -106,6 +106,7 @@ fn frame(info: &gst_video::VideoInfo, seed: u32) -> gst::Buffer {
 }
 
 fn video_info(format: gst_video::VideoFormat, w: u32, h: u32) -> gst_video::VideoInfo {
+    init();
     gst_video::VideoInfo::builder(format, w, h)
         .fps(gst::Fraction::new(25, 1))
         .build()
@@ -535,5 +536,55 @@ fn thousand_frames_without_memory_growth() {
     assert!(
         at_1000 < at_200 + 16 * 1024,
         "RSS grew from {at_200} KiB to {at_1000} KiB over 800 frames"
+    );
+}
+
+#[test]
+fn late_frames_are_dropped_on_a_live_pipeline() {
+    // A model slower than the frame rate: downstream reports lateness (QoS) and
+    // the element drops late frames instead of queueing them.
+    let model = make_model("slow", 8, 32, 3, 3, 256, 8);
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,format=RGB,width=256,height=256,framerate=60/1 ! \
+         pix2pixtranslate name=p2p model-location={} ! fakesink sync=true qos=true",
+        model.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut dropped_by_element = 0u64;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(..) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            gst::MessageView::Qos(q) => {
+                if msg.src().map(|s| s.name() == "p2p").unwrap_or(false) {
+                    let (_, dropped) = q.stats();
+                    if let gst::GenericFormattedValue::Buffers(Some(d)) = dropped {
+                        dropped_by_element = dropped_by_element.max(*d);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let p2p = pipeline.by_name("p2p").unwrap();
+    let processed: u64 = p2p.property("frames-processed");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        dropped_by_element > 0,
+        "the element reported no dropped frame"
+    );
+    assert!(
+        processed < 90,
+        "all {processed} frames were translated although late"
+    );
+    assert_eq!(
+        processed + dropped_by_element,
+        90,
+        "every frame is either translated or dropped"
     );
 }
