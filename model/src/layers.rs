@@ -29,6 +29,14 @@ pub fn leaky_relu(x: &Tensor) -> Tensor {
     x.maximum(&(x * 0.2))
 }
 
+/// Number of learnable parameters in a VarStore.
+pub fn count_parameters(vs: &tch::nn::VarStore) -> i64 {
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
+}
+
 /// Weight init of the reference (`init_type='normal'`, gain 0.02).
 pub const INIT_GAIN: f64 = 0.02;
 
@@ -43,44 +51,37 @@ pub struct Conv {
 }
 
 impl Conv {
-    /// `nn.Conv2d(cin, cout, 4, stride, 1, bias)`.
-    pub fn new(p: &Path, cin: i64, cout: i64, stride: i64, bias: bool) -> Conv {
-        let weight = p.var(
-            "weight",
-            &[cout, cin, 4, 4],
-            Init::Randn {
-                mean: 0.0,
-                stdev: INIT_GAIN,
-            },
-        );
-        let bias = bias.then(|| p.var("bias", &[cout], Init::Const(0.0)));
+    /// A 4x4 kernel of the given weight shape, N(0, 0.02), and a zero bias of
+    /// `cout` channels when asked for.
+    fn make(
+        p: &Path,
+        shape: [i64; 4],
+        cout: i64,
+        bias: bool,
+        stride: i64,
+        transposed: bool,
+    ) -> Conv {
+        let init = Init::Randn {
+            mean: 0.0,
+            stdev: INIT_GAIN,
+        };
         Conv {
-            weight,
-            bias,
+            weight: p.var("weight", &shape, init),
+            bias: bias.then(|| p.var("bias", &[cout], Init::Const(0.0))),
             stride,
             padding: 1,
-            transposed: false,
+            transposed,
         }
+    }
+
+    /// `nn.Conv2d(cin, cout, 4, stride, 1, bias)`.
+    pub fn new(p: &Path, cin: i64, cout: i64, stride: i64, bias: bool) -> Conv {
+        Conv::make(p, [cout, cin, 4, 4], cout, bias, stride, false)
     }
 
     /// `nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias)`; weight stored `[in, out, kH, kW]`.
     pub fn transposed(p: &Path, cin: i64, cout: i64, bias: bool) -> Conv {
-        let weight = p.var(
-            "weight",
-            &[cin, cout, 4, 4],
-            Init::Randn {
-                mean: 0.0,
-                stdev: INIT_GAIN,
-            },
-        );
-        let bias = bias.then(|| p.var("bias", &[cout], Init::Const(0.0)));
-        Conv {
-            weight,
-            bias,
-            stride: 2,
-            padding: 1,
-            transposed: true,
-        }
+        Conv::make(p, [cin, cout, 4, 4], cout, bias, 2, true)
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -149,38 +150,25 @@ impl NormLayer {
                 bias,
                 running_mean,
                 running_var,
-            } => match mode {
-                Mode::Eval => x.batch_norm(
+            } => {
+                // Eval: running statistics. Train: batch statistics, running ones
+                // updated. Paper: batch statistics, running ones left alone.
+                let (stats, training) = match mode {
+                    Mode::Eval => (Some((running_mean, running_var)), false),
+                    Mode::Train => (Some((running_mean, running_var)), true),
+                    Mode::Paper => (None, true),
+                };
+                x.batch_norm(
                     Some(weight),
                     Some(bias),
-                    Some(running_mean),
-                    Some(running_var),
-                    false,
+                    stats.map(|s| s.0),
+                    stats.map(|s| s.1),
+                    training,
                     BN_MOMENTUM,
                     BN_EPS,
                     true,
-                ),
-                Mode::Train => x.batch_norm(
-                    Some(weight),
-                    Some(bias),
-                    Some(running_mean),
-                    Some(running_var),
-                    true,
-                    BN_MOMENTUM,
-                    BN_EPS,
-                    true,
-                ),
-                Mode::Paper => x.batch_norm(
-                    Some(weight),
-                    Some(bias),
-                    None::<&Tensor>,
-                    None::<&Tensor>,
-                    true,
-                    BN_MOMENTUM,
-                    BN_EPS,
-                    true,
-                ),
-            },
+                )
+            }
             NormLayer::Instance => x.instance_norm(
                 None::<Tensor>,
                 None::<Tensor>,

@@ -91,11 +91,7 @@ impl PatchGan {
 
     /// Number of learnable parameters (2,768,705 for the default 70x70 PatchGAN).
     pub fn num_parameters(&self) -> i64 {
-        self.vs
-            .trainable_variables()
-            .iter()
-            .map(|t| t.numel() as i64)
-            .sum()
+        crate::layers::count_parameters(&self.vs)
     }
 
     /// Logits, one per patch: N x 1 x H' x W'.

@@ -246,11 +246,7 @@ impl UnetGenerator {
 
     /// Number of learnable parameters (54,413,955 for the default unet_256).
     pub fn num_parameters(&self) -> i64 {
-        self.vs
-            .trainable_variables()
-            .iter()
-            .map(|t| t.numel() as i64)
-            .sum()
+        crate::layers::count_parameters(&self.vs)
     }
 
     /// Runs the generator on an NCHW batch in [-1, 1]. Height and width must be

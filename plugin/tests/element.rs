@@ -560,12 +560,9 @@ fn late_frames_are_dropped_on_a_live_pipeline() {
         match msg.view() {
             gst::MessageView::Eos(..) => break,
             gst::MessageView::Error(e) => panic!("{}", e.error()),
-            gst::MessageView::Qos(q) => {
-                if msg.src().map(|s| s.name() == "p2p").unwrap_or(false) {
-                    let (_, dropped) = q.stats();
-                    if let gst::GenericFormattedValue::Buffers(Some(d)) = dropped {
-                        dropped_by_element = dropped_by_element.max(*d);
-                    }
+            gst::MessageView::Qos(q) if msg.src().is_some_and(|s| s.name() == "p2p") => {
+                if let (_, gst::GenericFormattedValue::Buffers(Some(d))) = q.stats() {
+                    dropped_by_element = dropped_by_element.max(*d);
                 }
             }
             _ => {}

@@ -83,3 +83,28 @@ pub fn python() -> PathBuf {
     assert!(p.exists(), "{} missing: run `./run test`", p.display());
     p
 }
+
+/// A small untrained generator (unet_128, ngf 8) written by `pix2pix-train init`
+/// into `dir/<name>.safetensors`; `extra` adds options such as `--input-nc 1`.
+pub fn small_model(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{name}.safetensors"));
+    let o = Command::new(trainer())
+        .args([
+            "init",
+            "--netg",
+            "unet_128",
+            "--ngf",
+            "8",
+            "--image-size",
+            "128",
+            "--seed",
+            "4",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("pix2pix-train runs");
+    assert!(o.status.success(), "{}", text(&o));
+    out
+}

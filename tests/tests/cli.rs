@@ -4,26 +4,7 @@ use pix2pix_e2e::*;
 use std::process::Command;
 
 fn model(dir: &std::path::Path, args: &[&str]) -> std::path::PathBuf {
-    let out = dir.join("m.safetensors");
-    let o = Command::new(trainer())
-        .args([
-            "init",
-            "--netg",
-            "unet_128",
-            "--ngf",
-            "8",
-            "--image-size",
-            "128",
-            "--seed",
-            "4",
-        ])
-        .args(args)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    out
+    small_model(dir, "m", args)
 }
 
 #[test]

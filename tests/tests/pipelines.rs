@@ -1,30 +1,11 @@
 //! Every script in pipelines/ runs on a few frames and writes a valid file.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use pix2pix_e2e::*;
 
 fn model(dir: &Path, name: &str, input_nc: &str) -> PathBuf {
-    let out = dir.join(format!("{name}.safetensors"));
-    let o = Command::new(trainer())
-        .args([
-            "init",
-            "--netg",
-            "unet_128",
-            "--ngf",
-            "8",
-            "--image-size",
-            "128",
-            "--input-nc",
-            input_nc,
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    out
+    small_model(dir, name, &["--input-nc", input_nc])
 }
 
 fn script(name: &str, dir: &Path, model: &Path, args: &[&Path]) -> std::process::Output {

@@ -1,0 +1,125 @@
+//! The shipped models: they load, the colorize model really colorizes while
+//! keeping the input's luma, and the model card's validation figures are
+//! reproduced by `pix2pix-train eval`.
+
+use std::process::Command;
+
+use pix2pix_e2e::*;
+
+#[derive(serde::Deserialize)]
+struct Card {
+    file: String,
+    val_dir: String,
+    psnr: f64,
+    ssim: f64,
+    l1: f64,
+}
+
+fn cards() -> Vec<Card> {
+    let text =
+        std::fs::read_to_string(root().join("weights/models.json")).expect("weights/models.json");
+    serde_json::from_str(&text).expect("valid weights/models.json")
+}
+
+#[test]
+fn model_card_figures_are_reproduced() {
+    let cards = cards();
+    assert!(!cards.is_empty());
+    for card in cards {
+        let model = root().join("weights").join(&card.file);
+        let size = std::fs::metadata(&model)
+            .unwrap_or_else(|_| panic!("{} missing", model.display()))
+            .len();
+        assert!(
+            size <= 30_000_000,
+            "{} is {size} bytes, over 30 MB",
+            card.file
+        );
+        let o = Command::new(trainer())
+            .args(["eval", "-m"])
+            .arg(&model)
+            .arg(root().join(&card.val_dir))
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        let num = |key: &str| -> f64 {
+            let i = t.find(key).unwrap_or_else(|| panic!("{key} in {t}")) + key.len();
+            t[i..].split_whitespace().next().unwrap().parse().unwrap()
+        };
+        let (psnr, ssim, l1) = (num("PSNR"), num("SSIM"), num("L1"));
+        assert!(
+            (psnr - card.psnr).abs() <= 0.5,
+            "{}: PSNR {psnr} vs card {}",
+            card.file,
+            card.psnr
+        );
+        assert!(
+            (ssim - card.ssim).abs() <= 0.01,
+            "{}: SSIM {ssim} vs card {}",
+            card.file,
+            card.ssim
+        );
+        assert!(
+            (l1 - card.l1).abs() <= 0.005,
+            "{}: L1 {l1} vs card {}",
+            card.file,
+            card.l1
+        );
+    }
+}
+
+/// BT.601 luma and chroma magnitude of an RGB pixel.
+fn luma_chroma(p: &[u8]) -> (f64, f64) {
+    let (r, g, b) = (p[0] as f64, p[1] as f64, p[2] as f64);
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    let cb = -0.168736 * r - 0.331264 * g + 0.5 * b;
+    let cr = 0.5 * r - 0.418688 * g - 0.081312 * b;
+    (y, (cb * cb + cr * cr).sqrt())
+}
+
+#[test]
+fn colorize_model_adds_colour_and_keeps_luma() {
+    let dir = tmpdir("shipped-colorize");
+    let model = root().join("weights/colorize.safetensors");
+    for name in ["kodim21.png", "kodim23.png"] {
+        // The gray input as GStreamer makes it (videoconvert to GRAY8).
+        let input = dir.join(format!("gray-{name}"));
+        let o = gst_launch(
+            &format!(
+                "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! pngenc ! filesink location={}",
+                root().join("tests/data/colorize_val").join(name).display(),
+                input.display()
+            ),
+            &dir,
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let out = dir.join(name);
+        let o = gst_command("bash", &dir)
+            .arg(root().join("pipelines/colorize-image.sh"))
+            .arg(&input)
+            .arg(&out)
+            .env("MODEL", &model)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let gray = image::open(&input).unwrap().to_luma8();
+        let colour = image::open(&out).unwrap().to_rgb8();
+        assert_eq!(gray.dimensions(), colour.dimensions());
+        let (mut max_dl, mut chroma_in, mut chroma_out) = (0f64, 0f64, 0f64);
+        for (a, b) in gray.pixels().zip(colour.pixels()) {
+            let g = a.0[0];
+            let (yb, cb) = luma_chroma(&b.0);
+            max_dl = max_dl.max((g as f64 - yb).abs());
+            chroma_out += cb;
+            chroma_in += luma_chroma(&[g; 3]).1;
+        }
+        let n = (gray.width() * gray.height()) as f64;
+        let (chroma_in, chroma_out) = (chroma_in / n, chroma_out / n);
+        assert!(max_dl <= 2.0, "{name}: luma differs by up to {max_dl}");
+        assert!(
+            chroma_out > chroma_in + 4.0,
+            "{name}: mean chroma {chroma_out:.2} (gray input {chroma_in:.2})"
+        );
+    }
+}
