@@ -2,6 +2,8 @@
 //! `pix2pix_model::translate`; this file maps frames, caps, properties and
 //! errors onto GStreamer conventions.
 
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,7 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use pix2pix_model::image::{image_to_tensor, tensor_to_image, ImageRef, PixelLayout};
+use pix2pix_model::tch::Tensor;
 use pix2pix_model::{runtime, tch, Mode, TranslateOptions, Translator};
 
 use super::{InferenceMode, Precision, ResizeMode};
@@ -35,6 +38,7 @@ const DEFAULT_PRESERVE_LUMA: bool = false;
 const DEFAULT_MIX: f64 = 1.0;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_TILE_OVERLAP: f64 = 0.25;
+const DEFAULT_PIPELINED: bool = true;
 
 /// Formats with three colour channels, in order of preference.
 const RGB_FORMATS: [gst_video::VideoFormat; 10] = [
@@ -94,6 +98,7 @@ struct Settings {
     mix: f64,
     threads: u32,
     tile_overlap: f64,
+    pipelined: bool,
 }
 
 impl Default for Settings {
@@ -109,6 +114,7 @@ impl Default for Settings {
             mix: DEFAULT_MIX,
             threads: DEFAULT_THREADS,
             tile_overlap: DEFAULT_TILE_OVERLAP,
+            pipelined: DEFAULT_PIPELINED,
         }
     }
 }
@@ -146,12 +152,57 @@ impl Settings {
 struct Formats {
     in_layout: PixelLayout,
     out_layout: PixelLayout,
+    in_info: gst_video::VideoInfo,
+    out_info: gst_video::VideoInfo,
+}
+
+/// What the inference thread sends back for one frame.
+type Reply = Result<(Tensor, Duration), String>;
+
+/// A frame handed to the inference thread, waiting to be written out.
+struct InFlight {
+    inbuf: gst::Buffer,
+    formats: Formats,
+    reply: Receiver<Reply>,
+}
+
+struct Job {
+    translator: Arc<Translator>,
+    input: Tensor,
+    options: TranslateOptions,
+    reply: SyncSender<Reply>,
 }
 
 /// Created in `start`, dropped in `stop`.
 struct State {
     translator: Arc<Translator>,
     formats: Option<Formats>,
+    /// Frames in order of arrival whose translation runs or is done.
+    in_flight: VecDeque<InFlight>,
+    /// The inference thread: it runs the model on frame N while the streaming
+    /// thread converts frame N+1 and writes frame N-1 out.
+    jobs: Sender<Job>,
+}
+
+fn spawn_inference_thread(threads: usize) -> Sender<Job> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("pix2pix-infer".into())
+        .spawn(move || {
+            runtime::set_threads(threads);
+            for job in rx {
+                let started = Instant::now();
+                let r = job
+                    .translator
+                    .translate(&job.input, &job.options)
+                    .map(|t| (t, started.elapsed()))
+                    .map_err(|e| e.to_string());
+                // The frame may have been flushed meanwhile: nobody listens then.
+                let _ = job.reply.send(r);
+            }
+        })
+        .expect("spawn inference thread");
+    tx
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -370,6 +421,17 @@ impl ObjectImpl for Pix2PixTranslate {
                     .default_value(DEFAULT_TILE_OVERLAP)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("pipelined")
+                    .nick("Pipelined")
+                    .blurb(
+                        "Run the model on frame N in its own thread while frame N+1 is \
+                            converted and frame N-1 is pushed downstream (output order is \
+                            input order; EOS drains, a flush discards). Adds one frame of \
+                            latency; false gives the lowest latency",
+                    )
+                    .default_value(DEFAULT_PIPELINED)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt64::builder("frames-processed")
                     .nick("Frames processed")
                     .blurb("Frames translated since start")
@@ -428,6 +490,7 @@ impl ObjectImpl for Pix2PixTranslate {
             "mix" => settings.mix = value.get().expect("type checked upstream"),
             "threads" => settings.threads = value.get().expect("type checked upstream"),
             "tile-overlap" => settings.tile_overlap = value.get().expect("type checked upstream"),
+            "pipelined" => settings.pipelined = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
     }
@@ -445,6 +508,7 @@ impl ObjectImpl for Pix2PixTranslate {
             "mix" => settings.mix.to_value(),
             "threads" => settings.threads.to_value(),
             "tile-overlap" => settings.tile_overlap.to_value(),
+            "pipelined" => settings.pipelined.to_value(),
             "frames-processed" => self.stats.lock().unwrap().frames.to_value(),
             "inference-ms-last" => (self.stats.lock().unwrap().last.as_secs_f64() * 1e3).to_value(),
             "inference-ms-mean" => {
@@ -530,6 +594,8 @@ impl BaseTransformImpl for Pix2PixTranslate {
         *self.state.lock().unwrap() = Some(State {
             translator: Arc::new(translator),
             formats: None,
+            in_flight: VecDeque::new(),
+            jobs: spawn_inference_thread(threads),
         });
         Ok(())
     }
@@ -603,6 +669,50 @@ impl BaseTransformImpl for Pix2PixTranslate {
         }
     }
 
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // The parent applies QoS: a late frame is dropped here and never queued.
+        self.parent_submit_input_buffer(is_discont, inbuf)?;
+        if let Some(buf) = self.take_queued_buffer() {
+            self.submit(buf)?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(
+        &self,
+    ) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        use gst_base::subclass::base_transform::GenerateOutputSuccess;
+        let depth = usize::from(self.settings.lock().unwrap().pipelined);
+        let next = {
+            let mut state = self.state.lock().unwrap();
+            let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+            if state.in_flight.len() > depth {
+                state.in_flight.pop_front()
+            } else {
+                None
+            }
+        };
+        match next {
+            Some(f) => self.finish(f).map(GenerateOutputSuccess::Buffer),
+            None => Ok(GenerateOutputSuccess::NoOutput),
+        }
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStart(..) | gst::EventView::FlushStop(..) => self.discard(),
+            // Frames in flight go out before anything that is ordered with them
+            // (EOS, caps, segments, gaps, tags).
+            _ if event.is_serialized() => self.drain(),
+            _ => {}
+        }
+        self.parent_sink_event(event)
+    }
+
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         if direction == gst::PadDirection::Src {
             if let gst::QueryViewMut::Latency(q) = query.view_mut() {
@@ -614,6 +724,24 @@ impl BaseTransformImpl for Pix2PixTranslate {
                     let stats = self.stats.lock().unwrap();
                     // Before the first frame, assume one inference of unknown length is zero.
                     gst::ClockTime::from_nseconds(stats.mean().max(stats.last).as_nanos() as u64)
+                };
+                // Pipelined, a frame leaves when the next one arrives.
+                let frame = {
+                    let state = self.state.lock().unwrap();
+                    state
+                        .as_ref()
+                        .and_then(|s| s.formats.as_ref())
+                        .map(|f| f.in_info.fps())
+                        .filter(|fps| fps.numer() > 0)
+                        .and_then(|fps| {
+                            gst::ClockTime::SECOND
+                                .mul_div_floor(fps.denom() as u64, fps.numer() as u64)
+                        })
+                };
+                let ours = if self.settings.lock().unwrap().pipelined {
+                    ours + frame.unwrap_or(gst::ClockTime::ZERO)
+                } else {
+                    ours
                 };
                 gst::debug!(CAT, imp = self, "adding {} of processing latency", ours);
                 q.set(live, min + ours, max.map(|m| m + ours));
@@ -657,45 +785,74 @@ impl VideoFilterImpl for Pix2PixTranslate {
         state.formats = Some(Formats {
             in_layout,
             out_layout,
+            in_info: in_info.clone(),
+            out_info: out_info.clone(),
         });
         Ok(())
     }
+}
 
-    fn transform_frame(
-        &self,
-        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
-        outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+impl Pix2PixTranslate {
+    /// Converts a frame and hands it to the inference thread.
+    fn submit(&self, inbuf: gst::Buffer) -> Result<(), gst::FlowError> {
         let options = self.settings.lock().unwrap().options();
-        let (translator, formats) = {
-            let mut state = self.state.lock().unwrap();
-            let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-            if let Some(new) = self.pending.lock().unwrap().take() {
-                gst::info!(CAT, imp = self, "switching to the new model");
-                state.translator = Arc::new(new);
-            }
-            let formats = state.formats.clone().ok_or(gst::FlowError::NotNegotiated)?;
-            (state.translator.clone(), formats)
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if let Some(new) = self.pending.lock().unwrap().take() {
+            gst::info!(CAT, imp = self, "switching to the new model");
+            state.translator = Arc::new(new);
+        }
+        let formats = state.formats.clone().ok_or(gst::FlowError::NotNegotiated)?;
+        let frame =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &formats.in_info)
+                .map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Failed,
+                        ("Cannot map the input frame")
+                    );
+                    gst::FlowError::Error
+                })?;
+        let img = ImageRef {
+            data: frame.plane_data(0).map_err(|_| gst::FlowError::Error)?,
+            width: frame.width() as usize,
+            height: frame.height() as usize,
+            stride: frame.plane_stride()[0] as usize,
+            layout: formats.in_layout,
         };
-        let started = Instant::now();
-        let (w, h) = (inframe.width() as usize, inframe.height() as usize);
-        let in_channels = if formats.in_layout == PixelLayout::Gray8 {
+        let channels = if formats.in_layout == PixelLayout::Gray8 {
             1
         } else {
             3
         };
-        let img = ImageRef {
-            data: inframe.plane_data(0).map_err(|_| gst::FlowError::Error)?,
-            width: w,
-            height: h,
-            stride: inframe.plane_stride()[0] as usize,
-            layout: formats.in_layout,
-        };
-        let result =
-            image_to_tensor(&img, in_channels).and_then(|x| translator.translate(&x, &options));
-        let y = match result {
-            Ok(y) => y,
-            Err(e) => {
+        let input = image_to_tensor(&img, channels).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e));
+            gst::FlowError::Error
+        })?;
+        drop(frame);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        state
+            .jobs
+            .send(Job {
+                translator: state.translator.clone(),
+                input,
+                options,
+                reply: tx,
+            })
+            .map_err(|_| gst::FlowError::Error)?;
+        state.in_flight.push_back(InFlight {
+            inbuf,
+            formats,
+            reply: rx,
+        });
+        Ok(())
+    }
+
+    /// Waits for the oldest frame in flight and writes it into a new buffer.
+    fn finish(&self, f: InFlight) -> Result<gst::Buffer, gst::FlowError> {
+        let (y, elapsed) = match f.reply.recv() {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Failed,
@@ -703,42 +860,92 @@ impl VideoFilterImpl for Pix2PixTranslate {
                 );
                 return Err(gst::FlowError::Error);
             }
+            Err(_) => return Err(gst::FlowError::Flushing),
         };
-        let out_stride = outframe.plane_stride()[0] as usize;
-        let out_data = outframe
-            .plane_data_mut(0)
-            .map_err(|_| gst::FlowError::Error)?;
-        if let Err(e) = tensor_to_image(&y, out_data, w, h, out_stride, formats.out_layout) {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-            return Err(gst::FlowError::Error);
-        }
-        // Alpha: carried over from the input when both sides have it, opaque otherwise.
-        if let Some(ao) = formats.out_layout.alpha_offset() {
-            let (ibpp, obpp) = (formats.in_layout.bpp(), formats.out_layout.bpp());
-            let in_alpha = formats.in_layout.alpha_offset();
-            for y in 0..h {
-                let orow = &mut out_data[y * out_stride..y * out_stride + w * obpp];
-                match in_alpha {
-                    Some(ia) => {
-                        let irow = &img.data[y * img.stride..y * img.stride + w * ibpp];
-                        for (o, i) in orow.chunks_exact_mut(obpp).zip(irow.chunks_exact(ibpp)) {
-                            o[ao] = i[ia];
+        let fm = &f.formats;
+        let mut outbuf =
+            gst::Buffer::with_size(fm.out_info.size()).map_err(|_| gst::FlowError::Error)?;
+        {
+            let out = outbuf.get_mut().unwrap();
+            let _ = f.inbuf.copy_into(
+                out,
+                gst::BufferCopyFlags::FLAGS
+                    | gst::BufferCopyFlags::TIMESTAMPS
+                    | gst::BufferCopyFlags::META,
+                ..,
+            );
+            let inframe =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(f.inbuf.as_ref(), &fm.in_info)
+                    .map_err(|_| gst::FlowError::Error)?;
+            let mut outframe =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(out, &fm.out_info)
+                    .map_err(|_| gst::FlowError::Error)?;
+            let (w, h) = (inframe.width() as usize, inframe.height() as usize);
+            let in_stride = inframe.plane_stride()[0] as usize;
+            let out_stride = outframe.plane_stride()[0] as usize;
+            let in_data = inframe.plane_data(0).map_err(|_| gst::FlowError::Error)?;
+            let out_data = outframe
+                .plane_data_mut(0)
+                .map_err(|_| gst::FlowError::Error)?;
+            if let Err(e) = tensor_to_image(&y, out_data, w, h, out_stride, fm.out_layout) {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
+                return Err(gst::FlowError::Error);
+            }
+            // Alpha: carried over from the input when both sides have it, opaque otherwise.
+            if let Some(ao) = fm.out_layout.alpha_offset() {
+                let (ibpp, obpp) = (fm.in_layout.bpp(), fm.out_layout.bpp());
+                for row in 0..h {
+                    let orow = &mut out_data[row * out_stride..row * out_stride + w * obpp];
+                    match fm.in_layout.alpha_offset() {
+                        Some(ia) => {
+                            let irow = &in_data[row * in_stride..row * in_stride + w * ibpp];
+                            for (o, i) in orow.chunks_exact_mut(obpp).zip(irow.chunks_exact(ibpp)) {
+                                o[ao] = i[ia];
+                            }
                         }
-                    }
-                    None => {
-                        for o in orow.chunks_exact_mut(obpp) {
-                            o[ao] = 255;
-                        }
+                        None => orow.chunks_exact_mut(obpp).for_each(|o| o[ao] = 255),
                     }
                 }
             }
         }
-        let elapsed = started.elapsed();
         let mut stats = self.stats.lock().unwrap();
         stats.frames += 1;
         stats.last = elapsed;
         stats.total += elapsed;
         gst::trace!(CAT, imp = self, "frame {} in {:?}", stats.frames, elapsed);
-        Ok(gst::FlowSuccess::Ok)
+        Ok(outbuf)
+    }
+
+    /// Pushes every frame still in flight downstream, in order.
+    fn drain(&self) {
+        loop {
+            let next = self
+                .state
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(|s| s.in_flight.pop_front());
+            let Some(f) = next else { break };
+            match self.finish(f) {
+                Ok(buf) => {
+                    if let Err(e) = self.obj().src_pad().push(buf) {
+                        gst::debug!(CAT, imp = self, "pushing a drained frame: {:?}", e);
+                    }
+                }
+                Err(e) => gst::debug!(CAT, imp = self, "draining: {:?}", e),
+            }
+        }
+    }
+
+    fn discard(&self) {
+        if let Some(s) = self.state.lock().unwrap().as_mut() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "discarding {} frame(s) in flight",
+                s.in_flight.len()
+            );
+            s.in_flight.clear();
+        }
     }
 }
