@@ -28,6 +28,7 @@ fn gst_inspect_documents_every_property() {
         "mix",
         "threads",
         "tile-overlap",
+        "pipelined",
         "frames-processed",
         "inference-ms-last",
         "inference-ms-mean",
