@@ -237,7 +237,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         summary.epochs,
         summary.wall.as_secs_f64(),
         if summary.wall.as_secs_f64() > 0.0 {
-            (summary.steps as f64 - 0.0) / summary.wall.as_secs_f64()
+            summary.steps_this_run as f64 / summary.wall.as_secs_f64()
         } else {
             0.0
         },

@@ -311,11 +311,22 @@ impl Trainer {
                 .unwrap_or_else(|| "translate".into()),
         };
         info.direction = self.config.direction.as_str().into();
+        // The dataset's last two path components: where it came from, without
+        // the trainer machine's own folders.
+        let comps: Vec<String> = self
+            .config
+            .dataroot
+            .components()
+            .rev()
+            .take(2)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let data: Vec<&str> = comps.iter().rev().map(String::as_str).collect();
         info.source = format!(
             "pix2pix-train, {} steps ({} epochs) on {}",
             self.progress.step,
             self.progress.epoch,
-            self.config.dataroot.display()
+            data.join("/")
         );
         info
     }
@@ -409,6 +420,8 @@ struct ValRecord {
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub steps: u64,
+    /// Steps taken by this invocation (a resumed run starts above zero).
+    pub steps_this_run: u64,
     pub epochs: u64,
     pub wall: Duration,
     pub data_wait: Duration,
@@ -515,6 +528,7 @@ pub fn run(
         .append(true)
         .open(run.losses())?;
     let started = Instant::now();
+    let first_step = trainer.progress.step;
     let mut data_wait = Duration::ZERO;
     let mut skipped = Vec::new();
     let mut last = Losses::default();
@@ -638,6 +652,7 @@ pub fn run(
     bar.finish_and_clear();
     Ok(Summary {
         steps: trainer.progress.step,
+        steps_this_run: trainer.progress.step - first_step,
         epochs: trainer.progress.epoch,
         wall: started.elapsed(),
         data_wait,
