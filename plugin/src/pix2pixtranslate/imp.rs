@@ -181,12 +181,25 @@ struct State {
     in_flight: VecDeque<InFlight>,
     /// The inference thread: it runs the model on frame N while the streaming
     /// thread converts frame N+1 and writes frame N-1 out.
-    jobs: Sender<Job>,
+    jobs: Option<Sender<Job>>,
+    worker: Option<std::thread::JoinHandle<()>>,
 }
 
-fn spawn_inference_thread(threads: usize) -> Sender<Job> {
+impl Drop for State {
+    /// Closes the job queue and waits for the inference thread, so no libtorch
+    /// work outlives the element (a process exiting under it would crash).
+    fn drop(&mut self) {
+        self.in_flight.clear();
+        self.jobs.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn spawn_inference_thread(threads: usize) -> (Sender<Job>, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("pix2pix-infer".into())
         .spawn(move || {
             runtime::set_threads(threads);
@@ -202,7 +215,7 @@ fn spawn_inference_thread(threads: usize) -> Sender<Job> {
             }
         })
         .expect("spawn inference thread");
-    tx
+    (tx, handle)
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -591,17 +604,21 @@ impl BaseTransformImpl for Pix2PixTranslate {
         );
         *self.pending.lock().unwrap() = None;
         *self.stats.lock().unwrap() = Stats::default();
+        let (jobs, worker) = spawn_inference_thread(threads);
         *self.state.lock().unwrap() = Some(State {
             translator: Arc::new(translator),
             formats: None,
             in_flight: VecDeque::new(),
-            jobs: spawn_inference_thread(threads),
+            jobs: Some(jobs),
+            worker: Some(worker),
         });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        // Dropping the state joins the inference thread; do it outside the lock.
+        let state = self.state.lock().unwrap().take();
+        drop(state);
         *self.pending.lock().unwrap() = None;
         gst::info!(CAT, imp = self, "stopped");
         Ok(())
@@ -833,6 +850,8 @@ impl Pix2PixTranslate {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         state
             .jobs
+            .as_ref()
+            .ok_or(gst::FlowError::Flushing)?
             .send(Job {
                 translator: state.translator.clone(),
                 input,
