@@ -108,3 +108,6 @@ pub fn small_model(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     assert!(o.status.success(), "{}", text(&o));
     out
 }
+
+pub mod http;
+pub mod serve;
