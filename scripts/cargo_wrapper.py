@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """meson's bridge to cargo: `build` builds the workspace in release mode and
-copies the plugin and the trainer into meson's build folder; `test` runs the
+copies the plugin, the trainer and the server into meson's build folder; `test` runs the
 cargo test suite. libtorch is found through the `.libtorch` link that
 `./run setup` makes (or the LIBTORCH environment variable)."""
 import os
@@ -20,7 +20,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--workspace", "--lib", "--bins"],
                        cwd=src, env=env, check=True)
         target = os.path.join(src, "target", "release")
-        for name in ("libgstpix2pix.so", "pix2pix-train"):
+        for name in ("libgstpix2pix.so", "pix2pix-train", "pix2pix-serve"):
             shutil.copy2(os.path.join(target, name), os.path.join(build, name))
     elif mode == "test":
         env.setdefault("GST_REGISTRY", os.path.join(build, "gst-registry.bin"))
