@@ -235,8 +235,17 @@ impl Stats {
     }
 }
 
-/// A model loaded in the background, waiting to be swapped in between frames.
-type Pending = Arc<Mutex<Option<Translator>>>;
+/// A model loaded in the background, waiting to be swapped in between frames,
+/// with the run (start..stop) it was loaded for.
+#[derive(Default)]
+struct PendingModel {
+    /// Bumped at every start and stop: a load that finishes in a later run
+    /// than the one it began in is dropped, not swapped in.
+    run: u64,
+    model: Option<Translator>,
+}
+
+type Pending = Arc<Mutex<PendingModel>>;
 
 #[derive(Default)]
 pub struct Pix2PixTranslate {
@@ -244,6 +253,17 @@ pub struct Pix2PixTranslate {
     state: Mutex<Option<State>>,
     stats: Mutex<Stats>,
     pending: Pending,
+    /// Background model loads still running; joined at stop.
+    loaders: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Pix2PixTranslate {
+    /// Forgets any model loaded for the previous run and starts a new one.
+    fn new_run(&self) {
+        let mut p = self.pending.lock().unwrap();
+        p.run += 1;
+        p.model = None;
+    }
 }
 
 #[glib::object_subclass]
@@ -299,6 +319,7 @@ impl Pix2PixTranslate {
     fn load_in_background(&self) {
         let settings = self.settings.lock().unwrap().clone();
         let pending = self.pending.clone();
+        let run = pending.lock().unwrap().run;
         let element = self.obj().downgrade();
         let out_channels = self
             .state
@@ -306,7 +327,7 @@ impl Pix2PixTranslate {
             .unwrap()
             .as_ref()
             .map(|s| s.translator.output_channels());
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("pix2pix-loader".into())
             .spawn(move || {
                 let result = load_translator(&settings);
@@ -331,7 +352,10 @@ impl Pix2PixTranslate {
                             "loaded {} in the background, swapping in at the next frame",
                             t.info().generator.describe()
                         );
-                        *pending.lock().unwrap() = Some(t);
+                        let mut p = pending.lock().unwrap();
+                        if p.run == run {
+                            p.model = Some(t);
+                        }
                     }
                     Err(e) => {
                         gst::element_warning!(
@@ -341,8 +365,19 @@ impl Pix2PixTranslate {
                         );
                     }
                 }
-            })
-            .expect("spawn loader thread");
+            });
+        match spawned {
+            Ok(handle) => {
+                let mut loaders = self.loaders.lock().unwrap();
+                loaders.retain(|h| !h.is_finished());
+                loaders.push(handle);
+            }
+            Err(e) => gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                ("Keeping the current model: cannot start a loader thread: {e}")
+            ),
+        }
     }
 }
 
@@ -602,7 +637,7 @@ impl BaseTransformImpl for Pix2PixTranslate {
             threads,
             tuned
         );
-        *self.pending.lock().unwrap() = None;
+        self.new_run();
         *self.stats.lock().unwrap() = Stats::default();
         let (jobs, worker) = spawn_inference_thread(threads);
         *self.state.lock().unwrap() = Some(State {
@@ -619,7 +654,13 @@ impl BaseTransformImpl for Pix2PixTranslate {
         // Dropping the state joins the inference thread; do it outside the lock.
         let state = self.state.lock().unwrap().take();
         drop(state);
-        *self.pending.lock().unwrap() = None;
+        // Background loads end before the element is stopped; what they load
+        // belongs to this run and is dropped.
+        let loaders = std::mem::take(&mut *self.loaders.lock().unwrap());
+        for h in loaders {
+            let _ = h.join();
+        }
+        self.new_run();
         gst::info!(CAT, imp = self, "stopped");
         Ok(())
     }
@@ -815,7 +856,7 @@ impl Pix2PixTranslate {
         let options = self.settings.lock().unwrap().options();
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
-        if let Some(new) = self.pending.lock().unwrap().take() {
+        if let Some(new) = self.pending.lock().unwrap().model.take() {
             gst::info!(CAT, imp = self, "switching to the new model");
             state.translator = Arc::new(new);
         }
