@@ -322,6 +322,13 @@ fn draw_render_and_see_the_photo_in_chromium() {
         vec![0, 85, 255],
         "first input back on the canvas"
     );
+    // And the second one (the preset) again, for the screenshot.
+    d.click("#history .history-item:first-child");
+    d.wait_for(
+        "the second render reopened",
+        "return document.getElementById('result').dataset.render === '2' ? true : null;",
+        Duration::from_secs(10),
+    );
 
     let out = target_dir().join("test-output");
     std::fs::create_dir_all(&out).unwrap();
