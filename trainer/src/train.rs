@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::adam::Adam;
 use crate::data::{DataConfig, Dataset, Direction, Loader, Preprocess, Rng, Task};
 use crate::metrics::Scores;
+use pix2pix_model::fused::channels_last;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -131,6 +132,11 @@ pub struct Trainer {
     pub device: Device,
 }
 
+fn activations_channels_last() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("PIX2PIX_TRAIN_NCHW").is_none())
+}
+
 fn gan_loss(mode: GanMode, logits: &Tensor, real: bool) -> Tensor {
     let target = if real {
         logits.ones_like()
@@ -179,6 +185,15 @@ impl Trainer {
 
     /// One optimisation step on a batch (A, B) already on the device.
     pub fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses {
+        // On the CPU the activations run in channels-last layout, which oneDNN
+        // computes on without reordering at every layer (the parameters keep
+        // their usual layout). `PIX2PIX_TRAIN_NCHW=1` turns this off.
+        let (a, b) = if self.device == Device::Cpu && activations_channels_last() {
+            (channels_last(a), channels_last(b))
+        } else {
+            (a.shallow_clone(), b.shallow_clone())
+        };
+        let (a, b) = (&a, &b);
         let cfg = &self.config;
         // Dropout masks depend only on (seed, step): resuming is exact.
         tch::manual_seed((cfg.seed as i64).wrapping_mul(1_000_003) ^ self.progress.step as i64);
