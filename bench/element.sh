@@ -4,8 +4,8 @@
 #   bench/element.sh [FRAMES] [THREADS]      (ROUNDS=3 alternating rounds, best of each)
 #
 # 1. videotestsrc ! video/x-raw,format=RGB,width=256,height=256 ! pix2pixtranslate ! fakesink
-#    with a default-size unet_256 (ngf 64): frames per second (start-up excluded by
-#    timing two runs of different length);
+#    with a default-size unet_256 (ngf 64): steady-state frames per second, from the
+#    element's own per-frame trace timestamps (start-up excluded);
 # 2. the same work as a plain PyTorch (Python) loop on the same threads: 8-bit frame
 #    to float, generator in eval mode under no_grad, back to 8-bit;
 # 3. their ratio, and the element's share of the machine's peak FP32 rate
@@ -32,10 +32,21 @@ run_element() { # frames precision
     pix2pixtranslate model-location="$MODEL" threads="$THREADS" precision="$2" ! fakesink
 }
 element_fps() { # precision
-  local t0 t1 t2
-  run_element 2 "$1"  # warm the page cache
-  t0=$(now); run_element 2 "$1"; t1=$(now); run_element $((2 + FRAMES)) "$1"; t2=$(now)
-  python3 -c "a=$t1-$t0; b=$t2-$t1; print(f'{$FRAMES/(b-a):.3f}')"
+  # Steady-state rate from the element's own per-frame trace lines: the time
+  # from frame 3 to frame 3+FRAMES (start-up and the first two frames, which
+  # create oneDNN's kernels, excluded).
+  GST_DEBUG=pix2pixtranslate:7 GST_DEBUG_NO_COLOR=1 run_element $((3 + FRAMES)) "$1" 2>&1 | python3 -c "
+import re, sys
+t = {}
+for line in sys.stdin:
+    m = re.match(r'(\d+):(\d+):([\d.]+) .* frame (\d+) in ', line)
+    if m:
+        t[int(m[4])] = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+first, last = 3, 3 + $FRAMES
+if first not in t or last not in t:
+    sys.exit('no per-frame trace from pix2pixtranslate')
+print(f'{$FRAMES / (t[last] - t[first]):.3f}')
+"
 }
 
 cores=$(nproc)

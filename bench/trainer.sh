@@ -20,7 +20,7 @@ cargo build --release -q -p pix2pix-train --example train_bench
 echo "machine: $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs); threads $THREADS; $STEPS timed steps per round, $ROUNDS rounds"
 f=0; s=0; p=0
 for r in $(seq "$ROUNDS"); do
-  read -r fr sr < <("$ROOT/target/release/examples/train_bench" "$THREADS" "$STEPS" 1)
+  read -r fr sr < <("$ROOT/target/release/examples/train_bench" "$THREADS" "$STEPS" 2)
   pr=$("$PY" "$ROOT/tests/python/reference_pix2pix.py" bench-train --threads "$THREADS" --steps "$STEPS")
   echo "  round $r: fused $fr, separate $sr, PyTorch $pr steps/s"
   f=$(python3 -c "print(max($f, $fr))"); s=$(python3 -c "print(max($s, $sr))"); p=$(python3 -c "print(max($p, $pr))")

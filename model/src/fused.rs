@@ -6,7 +6,7 @@
 
 use tch::{Kind, Tensor};
 
-use crate::layers::{Conv, NormLayer};
+use crate::layers::{leaky_relu, Conv, NormLayer};
 use crate::unet::{BlockView, UnetGenerator};
 
 /// `x` with channels-last strides (same sizes, NHWC in memory).
@@ -94,14 +94,14 @@ struct FBlock {
 }
 
 impl FBlock {
-    fn forward(&self, x: &Tensor, slope: &Tensor) -> Tensor {
+    fn forward(&self, x: &Tensor) -> Tensor {
         let h = if self.outermost {
             self.down.forward(x)
         } else {
-            self.down.forward(&x.prelu(slope))
+            self.down.forward(&leaky_relu(x))
         };
         let mut h = match &self.sub {
-            Some(s) => s.forward(&h, slope),
+            Some(s) => s.forward(&h),
             None => h,
         };
         let _ = h.relu_();
@@ -118,7 +118,6 @@ impl FBlock {
 /// The folded eval-mode generator for one precision and device.
 pub struct FusedUnet {
     root: FBlock,
-    slope: Tensor,
     kind: Kind,
 }
 
@@ -137,18 +136,12 @@ impl FusedUnet {
             }
         }
         let root = tch::no_grad(|| build(g.root_view(), kind));
-        FusedUnet {
-            root,
-            slope: Tensor::from_slice(&[0.2f32])
-                .to_kind(kind)
-                .to_device(g.device()),
-            kind,
-        }
+        FusedUnet { root, kind }
     }
 
     /// Forward pass on an NCHW batch (any memory layout) in the folded precision.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let x = channels_last(&x.to_kind(self.kind));
-        self.root.forward(&x, &self.slope)
+        self.root.forward(&x)
     }
 }

@@ -15,14 +15,14 @@ fn main() {
     let g = UnetGenerator::new(&UnetConfig::default(), Device::Cpu).unwrap();
     let x = Tensor::rand([1, 3, 256, 256], (Kind::Float, Device::Cpu));
     let y = g.forward(&x, pix2pix_model::Mode::Train);
-    y.mean(Kind::Float).backward();
     let mut opt = Adam::new(g.var_store(), 2e-4, 0.5, 0.999);
+    let grads = opt.gradients(&y.mean(Kind::Float)).unwrap();
     for _ in 0..2 {
-        opt.step();
+        opt.step(&grads);
     }
     let t = Instant::now();
     for _ in 0..5 {
-        opt.step();
+        opt.step(&grads);
     }
     println!("adam step: {:.1} ms", t.elapsed().as_secs_f64() * 1e3 / 5.0);
 }

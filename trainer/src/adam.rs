@@ -2,7 +2,7 @@
 //! can be saved in checkpoints and restored exactly.
 
 use pix2pix_model::tch::nn::VarStore;
-use pix2pix_model::tch::{Kind, Tensor};
+use pix2pix_model::tch::{Kind, TchError, Tensor};
 
 pub struct Adam {
     names: Vec<String>,
@@ -41,10 +41,11 @@ impl Adam {
         }
     }
 
-    pub fn zero_grad(&mut self) {
-        for p in self.params.iter_mut() {
-            p.zero_grad();
-        }
+    /// Gradients of `loss` with respect to these parameters, returned rather
+    /// than accumulated into each parameter's `.grad` (as `torch.autograd.grad`):
+    /// no zeroing pass before the backward and no accumulation pass in it.
+    pub fn gradients(&self, loss: &Tensor) -> Result<Vec<Tensor>, TchError> {
+        Tensor::f_run_backward(&[loss], &self.params, false, false)
     }
 
     /// Turns gradient tracking of all parameters on or off (the reference
@@ -55,18 +56,28 @@ impl Adam {
         }
     }
 
-    pub fn step(&mut self) {
+    /// One Adam step with `grads` (from [`gradients`](Self::gradients), in
+    /// parameter order; an undefined gradient leaves its parameter alone).
+    pub fn step(&mut self, grads: &[Tensor]) {
+        assert_eq!(grads.len(), self.params.len(), "one gradient per parameter");
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         let step_size = self.lr / bc1;
         let threads = pix2pix_model::runtime::threads().max(1);
         pix2pix_model::tch::no_grad(|| {
-            for i in 0..self.params.len() {
-                let g = self.params[i].grad();
+            for (i, g) in grads.iter().enumerate() {
                 if !g.defined() {
                     continue;
                 }
+                // A gradient may come back in another memory layout than its
+                // parameter (channels-last convolutions); the fused update
+                // wants the parameter's own.
+                let g = if g.is_contiguous() {
+                    g.shallow_clone()
+                } else {
+                    g.contiguous()
+                };
                 let fast = [&self.params[i], &g, &self.m[i], &self.v[i]]
                     .iter()
                     .all(|t| {

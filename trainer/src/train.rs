@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use crate::adam::Adam;
 use crate::data::{DataConfig, Dataset, Direction, Loader, Preprocess, Rng, Task};
 use crate::metrics::Scores;
-use pix2pix_model::fused::channels_last;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -132,11 +131,6 @@ pub struct Trainer {
     pub device: Device,
 }
 
-fn activations_channels_last() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("PIX2PIX_TRAIN_NCHW").is_none())
-}
-
 fn gan_loss(mode: GanMode, logits: &Tensor, real: bool) -> Tensor {
     let target = if real {
         logits.ones_like()
@@ -184,16 +178,7 @@ impl Trainer {
     }
 
     /// One optimisation step on a batch (A, B) already on the device.
-    pub fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses {
-        // On the CPU the activations run in channels-last layout, which oneDNN
-        // computes on without reordering at every layer (the parameters keep
-        // their usual layout). `PIX2PIX_TRAIN_NCHW=1` turns this off.
-        let (a, b) = if self.device == Device::Cpu && activations_channels_last() {
-            (channels_last(a), channels_last(b))
-        } else {
-            (a.shallow_clone(), b.shallow_clone())
-        };
-        let (a, b) = (&a, &b);
+    pub fn step(&mut self, a: &Tensor, b: &Tensor) -> Result<Losses> {
         let cfg = &self.config;
         // Dropout masks depend only on (seed, step): resuming is exact.
         tch::manual_seed((cfg.seed as i64).wrapping_mul(1_000_003) ^ self.progress.step as i64);
@@ -205,7 +190,6 @@ impl Trainer {
 
         // Discriminator.
         self.opt_d.set_requires_grad(true);
-        self.opt_d.zero_grad();
         let real_pair = Tensor::cat(&[a, b], 1);
         let fake_pair = Tensor::cat(&[a, &fake.detach()], 1);
         let (pred_real, pred_fake) = if cfg.separate {
@@ -221,29 +205,34 @@ impl Trainer {
         let loss_d_real = gan_loss(cfg.gan_mode, &pred_real, true);
         let loss_d_fake = gan_loss(cfg.gan_mode, &pred_fake, false);
         let loss_d = (&loss_d_real + &loss_d_fake) * 0.5;
-        loss_d.backward();
-        self.opt_d.step();
+        let grads = self
+            .opt_d
+            .gradients(&loss_d)
+            .context("discriminator backward pass")?;
+        self.opt_d.step(&grads);
+        drop(grads);
 
         // Generator: the discriminator is frozen, as in the reference.
         self.opt_d.set_requires_grad(false);
-        self.opt_g.zero_grad();
         let pred = self.d.forward(&Tensor::cat(&[a, &fake], 1), Mode::Train);
         let loss_g_gan = gan_loss(cfg.gan_mode, &pred, true);
         let loss_g_l1 = (&fake - b).abs().mean(Kind::Float) * cfg.lambda_l1;
         let loss_g = &loss_g_gan + &loss_g_l1;
-        loss_g.backward();
-        self.opt_g.step();
+        let grads = self.opt_g.gradients(&loss_g);
         self.opt_d.set_requires_grad(true);
+        let grads = grads.context("generator backward pass")?;
+        self.opt_g.step(&grads);
+        drop(grads);
 
         self.progress.step += 1;
         self.progress.adam_g_t = self.opt_g.t;
         self.progress.adam_d_t = self.opt_d.t;
-        Losses {
+        Ok(Losses {
             d_real: f64::try_from(&loss_d_real).unwrap_or(f64::NAN),
             d_fake: f64::try_from(&loss_d_fake).unwrap_or(f64::NAN),
             g_gan: f64::try_from(&loss_g_gan).unwrap_or(f64::NAN),
             g_l1: f64::try_from(&loss_g_l1).unwrap_or(f64::NAN) / cfg.lambda_l1.max(1e-12),
-        }
+        })
     }
 
     /// Writes a checkpoint atomically: a kill at any moment leaves the
@@ -590,7 +579,7 @@ pub fn run(
             }
             let step_started = Instant::now();
             let (a, b) = batch_tensors(&batch, &cfg.data, trainer.device);
-            last = trainer.step(&a, &b);
+            last = trainer.step(&a, &b)?;
             let step_ms = step_started.elapsed().as_secs_f64() * 1e3;
             let step = trainer.progress.step;
             writeln!(
