@@ -8,8 +8,8 @@
 #    element's own per-frame trace timestamps (start-up excluded);
 # 2. the same work as a plain PyTorch (Python) loop on the same threads: 8-bit frame
 #    to float, generator in eval mode under no_grad, back to 8-bit;
-# 3. their ratio, and the element's share of the machine's peak FP32 rate
-#    (a unet_256 forward at 256x256 is about 12.1 GFLOP);
+# 3. their ratio, and the element's share of the machine's peak FP32 rate, measured
+#    with an FMA loop (bench/peak_fma.c; a unet_256 forward at 256x256 is about 12.1 GFLOP);
 # 4. end-to-end: the 640x480 sample clip decoded, translated (stretch) and encoded.
 # Needs `./run setup` first. Figures, not a pass/fail test.
 set -euo pipefail
@@ -50,11 +50,14 @@ print(f'{$FRAMES / (t[last] - t[first]):.3f}')
 }
 
 cores=$(nproc)
-mhz=$(awk -F: '/cpu MHz/{print $2; exit}' /proc/cpuinfo)
-if grep -qw avx512f /proc/cpuinfo; then fpc=64; isa="AVX-512 (2 FMA units assumed)"; else fpc=32; isa="AVX2 FMA"; fi
-peak=$(python3 -c "print(f'{$THREADS*$mhz*$fpc/1000:.1f}')")
+mhz=$(awk -F: '/cpu MHz/{print $2; exit}' /proc/cpuinfo | xargs)
+if grep -qw avx512f /proc/cpuinfo; then isa="AVX-512"; cflags="-mavx512f"; else isa="AVX2 FMA"; cflags="-mavx2 -mfma"; fi
+# Peak FP32 as measured on these cores at the clock they really run at (an FMA
+# loop on every vector register, bench/peak_fma.c), not the nominal MHz.
+cc -O3 $cflags -o "$WORK/peak_fma" "$ROOT/bench/peak_fma.c" -lpthread
+peak=$("$WORK/peak_fma" "$THREADS")
 
-echo "machine: $cores cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), ${mhz} MHz, $isa"
+echo "machine: $cores cores, $(awk -F: '/model name/{print $2; exit}' /proc/cpuinfo | xargs), ${mhz} MHz nominal, $isa"
 echo "threads: $THREADS, frames timed: $FRAMES, model: unet_256 ngf 64 (54.4 M parameters), 256x256 RGB"
 gemm=$("$PY" - "$THREADS" <<'PY'
 import sys, time, torch
@@ -66,7 +69,7 @@ for _ in range(n): a @ b
 print(f"{2 * 2048**3 * n / (time.perf_counter() - t) / 1e9:.1f}")
 PY
 )
-echo "peak FP32: $peak GFLOP/s theoretical ($THREADS x $mhz MHz x $fpc flop/cycle); PyTorch sgemm 2048^3 reaches $gemm GFLOP/s"
+echo "peak FP32 on $THREADS threads: $peak GFLOP/s measured ($isa FMA loop); PyTorch sgemm 2048^3 reaches $gemm GFLOP/s"
 echo
 # Alternate the two, ROUNDS times, and keep each one's best: a shared machine is noisy.
 el=0; py=0

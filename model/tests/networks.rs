@@ -204,3 +204,48 @@ fn folded_inference_form_matches_eval_mode() {
         assert!(f64::try_from(a.std(true)).unwrap() > 0.01);
     }
 }
+
+#[test]
+fn leaky_relu_has_slope_0_2_forward_and_backward() {
+    let x = Tensor::from_slice(&[-2.0f32, -0.5, 1.0, 3.0]).set_requires_grad(true);
+    let y = pix2pix_model::layers::leaky_relu(&x);
+    assert_eq!(Vec::<f32>::try_from(&y).unwrap(), [-0.4, -0.1, 1.0, 3.0]);
+    let g = Tensor::run_backward(
+        &[(&y * Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0])).sum(Kind::Float)],
+        &[&x],
+        false,
+        false,
+    );
+    let g = Vec::<f32>::try_from(&g[0]).unwrap();
+    for (got, want) in g.iter().zip([0.2f32, 0.4, 3.0, 4.0]) {
+        assert!((got - want).abs() < 1e-6, "gradient {g:?}");
+    }
+    // In half precision too (the element's fp16/bf16 paths).
+    let h = pix2pix_model::layers::leaky_relu(
+        &Tensor::from_slice(&[-1.0f32, 2.0]).to_kind(Kind::BFloat16),
+    );
+    assert_eq!(h.kind(), Kind::BFloat16);
+    let h = Vec::<f32>::try_from(&h.to_kind(Kind::Float)).unwrap();
+    assert!((h[0] + 0.2).abs() < 2e-3 && h[1] == 2.0, "bf16: {h:?}");
+}
+
+#[test]
+fn subpixel_form_equals_the_transposed_convolution() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    pix2pix_model::tch::manual_seed(11);
+    for (n, cin, cout, h, w) in [(1, 16, 8, 1, 1), (2, 12, 5, 3, 5), (1, 32, 16, 8, 8)] {
+        let x = Tensor::randn([n, cin, h, w], (Kind::Float, Device::Cpu));
+        let weight = Tensor::randn([cin, cout, 4, 4], (Kind::Float, Device::Cpu));
+        let bias = Tensor::randn([cout], (Kind::Float, Device::Cpu));
+        let want = x.conv_transpose2d(&weight, Some(&bias), [2, 2], [1, 1], [0, 0], 1, [1, 1]);
+        let phases = pix2pix_model::fused::phase_weights(&weight);
+        let got = pix2pix_model::fused::subpixel_conv_transpose(&x, &phases, Some(&bias));
+        assert_eq!(got.size(), want.size());
+        let d = f64::try_from((&got - &want).abs().max()).unwrap();
+        let scale = f64::try_from(want.abs().max()).unwrap();
+        assert!(
+            d <= 1e-5 * scale,
+            "{n}x{cin}x{h}x{w}: differs by {d} (max {scale})"
+        );
+    }
+}
