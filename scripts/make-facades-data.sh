@@ -3,9 +3,14 @@
 # the CMP facades set in pix2pix layout (photo left, label map right: labels→photo is
 # BtoA), files 1..380 for training and 381..400 held out for validation.
 #
-#   scripts/make-facades-data.sh [SHARED_DATA] [OUT]
+#   scripts/make-facades-data.sh DATA [OUT]
+#
+# DATA is the folder holding the source material (the team's shared data folder,
+# with facades/train); it is not part of this repository and is never read by
+# the product. OUT defaults to ~/.cache/pix2pix-gst/data/facades.
 set -euo pipefail
-S="${1:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}/facades/train"
+S="${1:?usage: scripts/make-facades-data.sh DATA [OUT]  (DATA: the folder with the source data set)}/facades/train"
+[ -d "$S" ] || { echo "$S: no such folder" >&2; exit 1; }
 D="${2:-$HOME/.cache/pix2pix-gst/data/facades}"
 rm -rf "$D"; mkdir -p "$D/train" "$D/val"
 cd "$S"
