@@ -1,13 +1,8 @@
 //! Gives the plugin (and its tests) an rpath to libtorch, so GStreamer loads it
-//! without `LD_LIBRARY_PATH`. The directory comes from the model crate.
+//! without `LD_LIBRARY_PATH`.
+include!("../model/libtorch_rpath.rs");
+
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=DEP_PIX2PIX_LIBTORCH_LIBTORCH_LIB");
-    if let Ok(lib) = std::env::var("DEP_PIX2PIX_LIBTORCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-        if std::env::var("DEP_PIX2PIX_LIBTORCH_LIBTORCH_CUDA").is_ok() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-        }
-    }
+    link_libtorch();
     println!("cargo:rustc-env=BUILD_REL_DATE=2026-12-03");
 }

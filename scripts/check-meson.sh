@@ -12,9 +12,9 @@ meson compile -C "$BUILD" >/dev/null
 DESTDIR="$STAGE" meson install -C "$BUILD" >/dev/null
 plugin=$(find "$STAGE" -path '*gstreamer-1.0/libgstpix2pix.so' | head -1)
 trainer=$(find "$STAGE" -path '*/bin/pix2pix-train' | head -1)
-[ -n "$plugin" ] || { echo "plugin not installed into <libdir>/gstreamer-1.0" >&2; exit 1; }
 server=$(find "$STAGE" -path '*/bin/pix2pix-serve' | head -1)
 weights=$(find "$STAGE" -path '*/share/pix2pix-gst/weights' -type d | head -1)
+[ -n "$plugin" ] || { echo "plugin not installed into <libdir>/gstreamer-1.0" >&2; exit 1; }
 [ -n "$trainer" ] || { echo "pix2pix-train not installed into <bindir>" >&2; exit 1; }
 [ -n "$server" ] || { echo "pix2pix-serve not installed into <bindir>" >&2; exit 1; }
 [ -n "$weights" ] && [ -f "$weights/facades_label2photo.safetensors" ] && [ -f "$weights/colorize.safetensors" ] \

@@ -73,8 +73,9 @@ struct FConv {
     weight: Tensor,
     bias: Option<Tensor>,
     transposed: bool,
-    /// Sub-pixel form of a transposed convolution's weight, for small inputs on the CPU.
-    phases: Option<Tensor>,
+    /// Sub-pixel form of a transposed convolution's weight, made on the first
+    /// small input on the CPU (only the innermost blocks ever need it).
+    phases: std::sync::OnceLock<Tensor>,
     /// Instance norm after the conv (cannot be folded).
     instance_norm: bool,
 }
@@ -101,20 +102,23 @@ impl FConv {
             }
             None => (w, b, matches!(norm, Some(NormLayer::Instance))),
         };
-        let phases = (conv.transposed && weight.device() == tch::Device::Cpu)
-            .then(|| channels_last(&phase_weights(&weight).to_kind(kind)));
         FConv {
             weight: channels_last(&weight.to_kind(kind)),
             bias: bias.map(|b| b.to_kind(kind)),
             transposed: conv.transposed,
-            phases,
+            phases: std::sync::OnceLock::new(),
             instance_norm,
         }
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let small = x.size()[2] * x.size()[3] <= SUBPIXEL_MAX_PIXELS;
-        let y = if let (true, Some(phases)) = (small, &self.phases) {
+        let subpixel = self.transposed
+            && x.device() == tch::Device::Cpu
+            && x.size()[2] * x.size()[3] <= SUBPIXEL_MAX_PIXELS;
+        let y = if subpixel {
+            let phases = self
+                .phases
+                .get_or_init(|| channels_last(&phase_weights(&self.weight)));
             subpixel_conv_transpose(x, phases, self.bias.as_ref())
         } else if self.transposed {
             x.conv_transpose2d(

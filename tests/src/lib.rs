@@ -19,8 +19,9 @@ pub fn target_dir() -> PathBuf {
     exe.parent().and_then(|p| p.parent()).unwrap().to_path_buf()
 }
 
-pub fn plugin_path() -> PathBuf {
-    let p = target_dir().join("libgstpix2pix.so");
+/// A file the workspace build puts in [`target_dir`], checked to exist.
+pub fn built(name: &str) -> PathBuf {
+    let p = target_dir().join(name);
     assert!(
         p.exists(),
         "{} not built: run `cargo test --workspace`",
@@ -29,14 +30,12 @@ pub fn plugin_path() -> PathBuf {
     p
 }
 
+pub fn plugin_path() -> PathBuf {
+    built("libgstpix2pix.so")
+}
+
 pub fn trainer() -> PathBuf {
-    let p = target_dir().join("pix2pix-train");
-    assert!(
-        p.exists(),
-        "{} not built: run `cargo test --workspace`",
-        p.display()
-    );
-    p
+    built("pix2pix-train")
 }
 
 pub fn tmpdir(name: &str) -> PathBuf {
@@ -54,6 +53,18 @@ pub fn gst_command(program: &str, registry_dir: &Path) -> Command {
         .env("GST_REGISTRY", registry_dir.join("registry.bin"))
         .env_remove("LD_LIBRARY_PATH");
     c
+}
+
+/// Runs `pipelines/<name>` with `args` through bash, with the plugin of this
+/// build; `model` sets the script's `MODEL`, `None` leaves its default model.
+pub fn pipeline_script(name: &str, dir: &Path, model: Option<&Path>, args: &[&Path]) -> Output {
+    let mut c = gst_command("bash", dir);
+    c.arg(root().join("pipelines").join(name)).args(args);
+    match model {
+        Some(m) => c.env("MODEL", m),
+        None => c.env_remove("MODEL"),
+    };
+    c.output().expect("bash runs")
 }
 
 /// Runs `gst-launch-1.0` with a pipeline description split into words.

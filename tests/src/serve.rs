@@ -5,16 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::target_dir;
-
 pub fn serve_binary() -> PathBuf {
-    let p = target_dir().join("pix2pix-serve");
-    assert!(
-        p.exists(),
-        "{} not built: run `cargo test --workspace`",
-        p.display()
-    );
-    p
+    crate::built("pix2pix-serve")
 }
 
 /// A running `pix2pix-serve` on a free loopback port; killed when dropped.

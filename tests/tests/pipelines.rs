@@ -8,15 +8,6 @@ fn model(dir: &Path, name: &str, input_nc: &str) -> PathBuf {
     small_model(dir, name, &["--input-nc", input_nc])
 }
 
-fn script(name: &str, dir: &Path, model: &Path, args: &[&Path]) -> std::process::Output {
-    gst_command("bash", dir)
-        .arg(root().join("pipelines").join(name))
-        .args(args)
-        .env("MODEL", model)
-        .output()
-        .unwrap()
-}
-
 /// gst-discoverer-1.0's view of a file: (width, height, has audio).
 fn discover(path: &Path, dir: &Path) -> (u32, u32, bool) {
     let o = gst_command("gst-discoverer-1.0", dir)
@@ -81,7 +72,7 @@ fn colorize_video_keeps_size_frames_and_audio() {
     let clip = test_clip(&dir);
     assert_eq!(frame_count(&clip, &dir), 10);
     let out = dir.join("out.mp4");
-    let o = script("colorize-video.sh", &dir, &m, &[&clip, &out]);
+    let o = pipeline_script("colorize-video.sh", &dir, Some(&m), &[&clip, &out]);
     assert!(o.status.success(), "{}", text(&o));
     let (w, h, audio) = discover(&out, &dir);
     assert_eq!((w, h), (320, 240));
@@ -93,10 +84,10 @@ fn colorize_video_keeps_size_frames_and_audio() {
     );
     // The real sample clip (640x480 with audio) goes through too.
     let out = dir.join("cup.mp4");
-    let o = script(
+    let o = pipeline_script(
         "colorize-video.sh",
         &dir,
-        &m,
+        Some(&m),
         &[&root().join("pipelines/media/cup.mp4"), &out],
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -130,10 +121,10 @@ fn image_scripts() {
     let rgb = model(&dir, "rgb2rgb", "3");
     for (name, m) in [("colorize-image.sh", &gray), ("facades.sh", &rgb)] {
         let out = dir.join(format!("{name}.png"));
-        let o = script(
+        let o = pipeline_script(
             name,
             &dir,
-            m,
+            Some(m),
             &[&root().join("tests/data/chelsea_256.png"), &out],
         );
         assert!(o.status.success(), "{name}: {}", text(&o));
@@ -146,7 +137,12 @@ fn image_scripts() {
 fn camera_script_reports_a_missing_camera() {
     let dir = tmpdir("pipe-cam");
     let m = model(&dir, "gray2rgb", "1");
-    let o = script("camera.sh", &dir, &m, &[Path::new("/dev/no-such-camera")]);
+    let o = pipeline_script(
+        "camera.sh",
+        &dir,
+        Some(&m),
+        &[Path::new("/dev/no-such-camera")],
+    );
     assert!(!o.status.success());
     assert!(text(&o).contains("no camera"), "{}", text(&o));
 }

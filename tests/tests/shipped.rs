@@ -110,13 +110,7 @@ fn colorize_model_adds_colour_and_keeps_luma() {
         );
         assert!(o.status.success(), "{}", text(&o));
         let out = dir.join(name);
-        let o = gst_command("bash", &dir)
-            .arg(root().join("pipelines/colorize-image.sh"))
-            .arg(&input)
-            .arg(&out)
-            .env("MODEL", &model)
-            .output()
-            .unwrap();
+        let o = pipeline_script("colorize-image.sh", &dir, Some(&model), &[&input, &out]);
         assert!(o.status.success(), "{}", text(&o));
         let gray = image::open(&input).unwrap().to_luma8();
         let colour = image::open(&out).unwrap().to_rgb8();
@@ -156,13 +150,7 @@ fn facades_model_turns_a_label_map_into_a_photo() {
     let dir = tmpdir("shipped-facades");
     let labels_path = root().join("tests/data/facade_labels.png");
     let out = dir.join("facade.png");
-    let o = gst_command("bash", &dir)
-        .arg(root().join("pipelines/facades.sh"))
-        .arg(&labels_path)
-        .arg(&out)
-        .env_remove("MODEL")
-        .output()
-        .unwrap();
+    let o = pipeline_script("facades.sh", &dir, None, &[&labels_path, &out]);
     assert!(o.status.success(), "{}", text(&o));
     let labels = image::open(&labels_path).unwrap().to_rgb8();
     let photo = image::open(&out).unwrap().to_rgb8();

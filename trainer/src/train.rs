@@ -210,7 +210,6 @@ impl Trainer {
             .gradients(&loss_d)
             .context("discriminator backward pass")?;
         self.opt_d.step(&grads);
-        drop(grads);
 
         // Generator: the discriminator is frozen, as in the reference.
         self.opt_d.set_requires_grad(false);
@@ -222,7 +221,6 @@ impl Trainer {
         self.opt_d.set_requires_grad(true);
         let grads = grads.context("generator backward pass")?;
         self.opt_g.step(&grads);
-        drop(grads);
 
         self.progress.step += 1;
         self.progress.adam_g_t = self.opt_g.t;
