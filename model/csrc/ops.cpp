@@ -30,3 +30,99 @@ extern "C" at::Tensor *pix2pix_leaky_relu(const at::Tensor *x, double slope, cha
   }
   return nullptr;
 }
+
+// oneDNN convolutions with weights packed once (what PyTorch's Inductor does
+// for frozen CPU models): `mkldnn::_reorder_convolution[_transpose]_weight`
+// blocks a weight for one input shape, and `mkldnn::_convolution[_transpose]_
+// pointwise` runs the convolution on it with an activation fused as a post-op.
+// libtorch registers these operators but exports no C++ function for them, so
+// they are called through the dispatcher, boxed.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/ivalue.h>
+#include <ATen/core/stack.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+enum MkldnnOp { kReorder, kReorderTransposed, kConv, kConvTransposed };
+
+// Looked up on first use (a libtorch built without oneDNN throws here, and the
+// caller falls back); the registry entries live as long as libtorch.
+const c10::OperatorHandle &mkldnn_op(MkldnnOp which) {
+  static const std::vector<c10::OperatorHandle> ops = [] {
+    auto &d = c10::Dispatcher::singleton();
+    return std::vector<c10::OperatorHandle>{
+        d.findSchemaOrThrow("mkldnn::_reorder_convolution_weight", ""),
+        d.findSchemaOrThrow("mkldnn::_reorder_convolution_transpose_weight", ""),
+        d.findSchemaOrThrow("mkldnn::_convolution_pointwise", ""),
+        d.findSchemaOrThrow("mkldnn::_convolution_transpose_pointwise", ""),
+    };
+  }();
+  return ops[which];
+}
+
+std::vector<int64_t> pair(int64_t v) { return {v, v}; }
+}  // namespace
+
+// Packs `w` (a conv weight [out, in, kh, kw], or a transposed one [in, out,
+// kh, kw]) for inputs of shape `input_size` (N, C, H, W).
+extern "C" at::Tensor *pix2pix_pack_conv_weight(const at::Tensor *w, int transposed,
+                                                int64_t stride, int64_t padding,
+                                                const int64_t *input_size, char *err,
+                                                size_t err_len) {
+  try {
+    torch::jit::Stack s;
+    s.emplace_back(*w);
+    s.emplace_back(pair(padding));
+    if (transposed) s.emplace_back(pair(0));  // output_padding
+    s.emplace_back(pair(stride));
+    s.emplace_back(pair(1));  // dilation
+    s.emplace_back(int64_t{1});  // groups
+    s.emplace_back(std::vector<int64_t>(input_size, input_size + 4));
+    mkldnn_op(transposed ? kReorderTransposed : kReorder).callBoxed(&s);
+    return new at::Tensor(s.at(0).toTensor());
+  } catch (const std::exception &e) {
+    set_error(err, err_len, e.what());
+  } catch (...) {
+    set_error(err, err_len, "unknown C++ exception packing a convolution weight");
+  }
+  return nullptr;
+}
+
+// The convolution of `x` with a packed weight and optional bias, followed by
+// `attr` ("none", "relu", "leaky_relu" with slope `alpha`, "tanh").
+extern "C" at::Tensor *pix2pix_conv_pointwise(const at::Tensor *x, const at::Tensor *w,
+                                              const at::Tensor *bias, int transposed,
+                                              int64_t stride, int64_t padding,
+                                              const char *attr, double alpha, char *err,
+                                              size_t err_len) {
+  try {
+    const std::string a(attr);
+    torch::jit::Stack s;
+    s.emplace_back(*x);
+    s.emplace_back(*w);
+    s.emplace_back(bias != nullptr ? c10::IValue(*bias) : c10::IValue());
+    s.emplace_back(pair(padding));
+    if (transposed) s.emplace_back(pair(0));  // output_padding
+    s.emplace_back(pair(stride));
+    s.emplace_back(pair(1));  // dilation
+    s.emplace_back(int64_t{1});  // groups
+    s.emplace_back(a);
+    c10::List<std::optional<c10::Scalar>> scalars;
+    if (a == "leaky_relu") {
+      scalars.push_back(c10::Scalar(alpha));
+    } else {
+      scalars.push_back(std::nullopt);
+    }
+    s.emplace_back(scalars);
+    s.emplace_back(std::string());  // algorithm
+    mkldnn_op(transposed ? kConvTransposed : kConv).callBoxed(&s);
+    return new at::Tensor(s.at(0).toTensor());
+  } catch (const std::exception &e) {
+    set_error(err, err_len, e.what());
+  } catch (...) {
+    set_error(err, err_len, "unknown C++ exception in a packed convolution");
+  }
+  return nullptr;
+}

@@ -3,10 +3,20 @@
 //! (what oneDNN computes on without reordering), single-kernel activations.
 //! Numerically it is the same network as [`UnetGenerator`] in
 //! [`Mode::Eval`](crate::Mode::Eval) (to float rounding).
+//!
+//! On the CPU it runs on oneDNN weights packed once per input shape
+//! ([`crate::packed`]), with each activation fused into the convolution before
+//! it. Where that path fails (a libtorch without oneDNN, a precision its
+//! kernels lack) it is switched off for the model, with the reason kept, and
+//! the plain folded convolutions run instead.
 
-use tch::{Kind, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
-use crate::layers::{leaky_relu, Conv, NormLayer};
+use tch::{Device, Kind, Tensor};
+
+use crate::layers::{leaky_relu, Conv, NormLayer, LEAKY_SLOPE};
+use crate::packed::{self, ConvGeometry, PostOp};
 use crate::unet::{BlockView, UnetGenerator};
 
 /// `x` with channels-last strides (same sizes, NHWC in memory).
@@ -78,7 +88,18 @@ struct FConv {
     phases: std::sync::OnceLock<Tensor>,
     /// Instance norm after the conv (cannot be folded).
     instance_norm: bool,
+    /// The weight packed by oneDNN for the last input shape it saw.
+    packed: Mutex<Option<([i64; 4], Tensor)>>,
+    /// For a transposed convolution with few output channels (the last layer,
+    /// 128 -> 3: oneDNN's kernels run it at an eighth of their speed), its
+    /// weight as a 1x1 convolution to `out * 4 * 4` channels, whose output
+    /// col2im sums into the transposed convolution's.
+    col2im_weight: Option<Tensor>,
 }
+
+/// Transposed convolutions with fewer output channels than this run as a 1x1
+/// convolution and col2im on the packed path.
+const COL2IM_MAX_CHANNELS: i64 = 16;
 
 impl FConv {
     fn new(conv: &Conv, norm: Option<&NormLayer>, kind: Kind) -> FConv {
@@ -102,12 +123,88 @@ impl FConv {
             }
             None => (w, b, matches!(norm, Some(NormLayer::Instance))),
         };
+        let col2im_weight =
+            (conv.transposed && weight.size()[1] < COL2IM_MAX_CHANNELS).then(|| {
+                // [in, out, kh, kw] -> [(out, kh, kw), in, 1, 1], col2im's channel order.
+                let s = weight.size();
+                weight
+                    .permute([1, 2, 3, 0])
+                    .reshape([s[1] * s[2] * s[3], s[0], 1, 1])
+                    .to_kind(kind)
+                    .contiguous()
+            });
         FConv {
+            col2im_weight,
             weight: channels_last(&weight.to_kind(kind)),
             bias: bias.map(|b| b.to_kind(kind)),
             transposed: conv.transposed,
-            phases: std::sync::OnceLock::new(),
+            phases: OnceLock::new(),
             instance_norm,
+            packed: Mutex::new(None),
+        }
+    }
+
+    fn geometry(&self) -> ConvGeometry {
+        ConvGeometry {
+            transposed: self.transposed,
+            stride: 2,
+            padding: 1,
+        }
+    }
+
+    /// The convolution on the weight packed for `x`'s shape (packed on the
+    /// first input of a new shape), then `post`.
+    fn forward_packed(&self, x: &Tensor, post: PostOp) -> Result<Tensor, String> {
+        let size: [i64; 4] = x
+            .size()
+            .try_into()
+            .map_err(|_| format!("expected a 4-d input, got {:?}", x.size()))?;
+        let (source, geometry) = match &self.col2im_weight {
+            Some(w) => (
+                w,
+                ConvGeometry {
+                    transposed: false,
+                    stride: 1,
+                    padding: 0,
+                },
+            ),
+            None => (&self.weight, self.geometry()),
+        };
+        let weight = {
+            let mut slot = self.packed.lock().unwrap_or_else(|e| e.into_inner());
+            match &*slot {
+                Some((s, w)) if *s == size => w.shallow_clone(),
+                _ => {
+                    let w = packed::pack_weight(source, geometry, size)?;
+                    *slot = Some((size, w.shallow_clone()));
+                    w
+                }
+            }
+        };
+        let bias = self.bias.as_ref();
+        if self.col2im_weight.is_some() {
+            // Each input pixel's 1x1 output holds its (out, kh, kw) taps; col2im
+            // adds them where a stride-2, padding-1 transposed conv puts them.
+            let cols = packed::conv_pointwise(x, &weight, None, geometry, PostOp::None)?;
+            let (n, k, h, w) = (size[0], cols.size()[1], size[2], size[3]);
+            let mut y =
+                cols.reshape([n, k, h * w])
+                    .col2im([2 * h, 2 * w], [4, 4], [1, 1], [1, 1], [2, 2]);
+            if let Some(b) = bias {
+                y += b.view([1, -1, 1, 1]);
+            }
+            let y = if self.instance_norm {
+                instance_norm(&y)
+            } else {
+                y
+            };
+            return Ok(post.apply(y));
+        }
+        if self.instance_norm {
+            let y = packed::conv_pointwise(x, &weight, bias, self.geometry(), PostOp::None)?;
+            Ok(post.apply(instance_norm(&y)))
+        } else {
+            packed::conv_pointwise(x, &weight, bias, self.geometry(), post)
         }
     }
 
@@ -134,20 +231,25 @@ impl FConv {
             x.conv2d(&self.weight, self.bias.as_ref(), [2, 2], [1, 1], [1, 1], 1)
         };
         if self.instance_norm {
-            y.instance_norm(
-                None::<Tensor>,
-                None::<Tensor>,
-                None::<Tensor>,
-                None::<Tensor>,
-                true,
-                0.1,
-                crate::layers::BN_EPS,
-                true,
-            )
+            instance_norm(&y)
         } else {
             y
         }
     }
+}
+
+/// `nn.InstanceNorm2d` as pix2pix uses it (no affine, no running statistics).
+fn instance_norm(y: &Tensor) -> Tensor {
+    y.instance_norm(
+        None::<Tensor>,
+        None::<Tensor>,
+        None::<Tensor>,
+        None::<Tensor>,
+        true,
+        0.1,
+        crate::layers::BN_EPS,
+        true,
+    )
 }
 
 struct FBlock {
@@ -177,20 +279,62 @@ impl FBlock {
             Tensor::cat(&[x, &h], 1)
         }
     }
+
+    /// The packed form. A block's input arrives already activated by the
+    /// parent's LeakyReLU (the raw image at the outermost block), and the block
+    /// returns its up-convolution's output without the skip concatenation:
+    /// the parent concatenates. That lets every down convolution fuse
+    /// LeakyReLU as its post-op: its output feeds both the inner block (which
+    /// wants LeakyReLU) and the skip connection, which is followed by ReLU,
+    /// and ReLU(LeakyReLU(x)) = ReLU(x).
+    fn forward_packed(&self, x: &Tensor) -> Result<Tensor, String> {
+        let d = match &self.sub {
+            Some(_) => self
+                .down
+                .forward_packed(x, PostOp::LeakyRelu(LEAKY_SLOPE))?,
+            // Innermost: the down conv's output goes straight to the up ReLU.
+            None => self.down.forward_packed(x, PostOp::Relu)?,
+        };
+        let h = match &self.sub {
+            Some(s) => {
+                let u = s.forward_packed(&d)?;
+                let mut h = Tensor::cat(&[&d, &u], 1);
+                let _ = h.relu_();
+                h
+            }
+            None => d,
+        };
+        let post = if self.outermost {
+            PostOp::Tanh
+        } else {
+            PostOp::None
+        };
+        self.up.forward_packed(&h, post)
+    }
 }
 
 /// The folded eval-mode generator for one precision and device.
 pub struct FusedUnet {
     root: FBlock,
     kind: Kind,
+    /// Whether the packed oneDNN path may run (CPU only).
+    packed_on: AtomicBool,
+    /// Why the packed path was switched off, once it was.
+    packed_error: OnceLock<String>,
 }
 
 // SAFETY: read-only after construction (see `Translator`).
 unsafe impl Sync for FusedUnet {}
 
 impl FusedUnet {
-    /// Folds `g` (on its device) into inference form computing in `kind`.
+    /// Folds `g` (on its device) into inference form computing in `kind`, on
+    /// packed oneDNN weights on the CPU unless `PIX2PIX_NO_PACKED` is set.
     pub fn new(g: &UnetGenerator, kind: Kind) -> FusedUnet {
+        Self::with_packing(g, kind, std::env::var_os("PIX2PIX_NO_PACKED").is_none())
+    }
+
+    /// [`FusedUnet::new`], choosing whether CPU passes may use packed weights.
+    pub fn with_packing(g: &UnetGenerator, kind: Kind, packing: bool) -> FusedUnet {
         fn build(b: BlockView<'_>, kind: Kind) -> FBlock {
             FBlock {
                 outermost: b.outermost,
@@ -200,12 +344,38 @@ impl FusedUnet {
             }
         }
         let root = tch::no_grad(|| build(g.root_view(), kind));
-        FusedUnet { root, kind }
+        let packed_on = packing && g.device() == Device::Cpu;
+        FusedUnet {
+            root,
+            kind,
+            packed_on: AtomicBool::new(packed_on),
+            packed_error: OnceLock::new(),
+        }
     }
 
     /// Forward pass on an NCHW batch (any memory layout) in the folded precision.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let x = channels_last(&x.to_kind(self.kind));
+        if x.device() == Device::Cpu && self.packed_on.load(Ordering::Relaxed) {
+            match self.root.forward_packed(&x) {
+                Ok(y) => return y,
+                Err(e) => {
+                    self.packed_on.store(false, Ordering::Relaxed);
+                    let _ = self.packed_error.set(e);
+                }
+            }
+        }
         self.root.forward(&x)
+    }
+
+    /// Whether forward passes run on packed oneDNN weights (`Ok(true)`), on the
+    /// plain folded convolutions by choice (`Ok(false)`: not on the CPU, or
+    /// `PIX2PIX_NO_PACKED` set), or on the plain ones because the packed path
+    /// failed (`Err` with the reason).
+    pub fn packed_status(&self) -> Result<bool, String> {
+        match self.packed_error.get() {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.packed_on.load(Ordering::Relaxed)),
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod file;
 pub mod fused;
 pub mod image;
 pub mod layers;
+pub mod packed;
 pub mod patchgan;
 pub mod runtime;
 pub mod torchpth;

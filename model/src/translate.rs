@@ -206,6 +206,22 @@ impl Translator {
         Ok(t)
     }
 
+    /// How forward passes compute, in words for a log line.
+    pub fn compute_path(&self) -> String {
+        match self.fused.as_ref().map(|f| f.packed_status()) {
+            None => "the plain network (PIX2PIX_NO_FUSED)".into(),
+            Some(Ok(true)) => "BatchNorm folded, oneDNN weights packed once".into(),
+            Some(Ok(false)) => "BatchNorm folded".into(),
+            Some(Err(e)) => format!("BatchNorm folded, unpacked weights: {e}"),
+        }
+    }
+
+    /// Whether the packed oneDNN path failed on this machine (the reason), so
+    /// that a slower path runs.
+    pub fn packing_failure(&self) -> Option<String> {
+        self.fused.as_ref().and_then(|f| f.packed_status().err())
+    }
+
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }

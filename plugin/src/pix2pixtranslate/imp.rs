@@ -627,7 +627,7 @@ impl BaseTransformImpl for Pix2PixTranslate {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({}, trained at {}px, task {}) on {:?} in {:?} with {} threads (allocator tuned: {})",
+            "loaded {} ({}, trained at {}px, task {}) on {:?} in {:?} with {} threads (allocator tuned: {}); computing with {}",
             translator.info().generator.describe(),
             settings.model_location.as_deref().unwrap_or(""),
             translator.info().image_size,
@@ -635,8 +635,17 @@ impl BaseTransformImpl for Pix2PixTranslate {
             translator.device(),
             started.elapsed(),
             threads,
-            tuned
+            tuned,
+            translator.compute_path()
         );
+        if let Some(why) = translator.packing_failure() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "oneDNN weight packing is unavailable, inference runs slower: {}",
+                why
+            );
+        }
         self.new_run();
         *self.stats.lock().unwrap() = Stats::default();
         let (jobs, worker) = spawn_inference_thread(threads);
