@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of pix2pixtranslate against a plain PyTorch loop, in one run on this machine.
 #
-#   bench/element.sh [FRAMES] [THREADS]      (ROUNDS=3 alternating rounds, best of each)
+#   bench/element.sh [FRAMES] [THREADS]      (ROUNDS=5 alternating rounds, best of each)
 #
 # 1. videotestsrc ! video/x-raw,format=RGB,width=256,height=256 ! pix2pixtranslate ! fakesink
 #    with a default-size unet_256 (ngf 64): steady-state frames per second, from the
@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 FRAMES="${1:-12}"
 THREADS="${2:-$(nproc)}"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-5}"
 PY="${PIX2PIX_PYTHON:-$HOME/.cache/pix2pix-gst/venv/bin/python}"
 WORK="$ROOT/target/bench"
 mkdir -p "$WORK"

@@ -268,3 +268,30 @@ fn subpixel_form_equals_the_transposed_convolution() {
         );
     }
 }
+
+#[test]
+fn packed_path_falls_back_with_its_reason_where_onednn_lacks_the_precision() {
+    use pix2pix_model::fused::FusedUnet;
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    pix2pix_model::tch::manual_seed(9);
+    let c = UnetConfig {
+        ngf: 8,
+        ..Default::default()
+    };
+    let g = UnetGenerator::new(&c, Device::Cpu).unwrap();
+    let x = Tensor::rand([1, 3, 256, 256], (Kind::Float, Device::Cpu)) * 2 - 1;
+    let want = g.try_forward(&x, Mode::Eval).unwrap();
+    // oneDNN packs fp16 weights only on CPUs with avx512_fp16 or avx_ne_convert;
+    // elsewhere the packed path fails, says why, and the plain one answers.
+    let half = FusedUnet::with_packing(&g, Kind::Half, true);
+    let got = pix2pix_model::tch::no_grad(|| half.forward(&x)).to_kind(Kind::Float);
+    let d = f64::try_from((&want - &got).abs().mean(Kind::Float)).unwrap();
+    assert!(d < 0.01, "fp16: mean difference {d}");
+    match half.packed_status() {
+        Ok(on) => assert!(on, "packing was asked for and did not fail"),
+        Err(why) => assert!(why.contains("fp16"), "reason: {why}"),
+    }
+    // The next pass takes the plain path at once, with the same result.
+    let again = pix2pix_model::tch::no_grad(|| half.forward(&x)).to_kind(Kind::Float);
+    assert_eq!(f64::try_from((&got - &again).abs().max()).unwrap(), 0.0);
+}
