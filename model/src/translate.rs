@@ -210,9 +210,9 @@ impl Translator {
     pub fn compute_path(&self) -> String {
         match self.fused.as_ref().map(|f| f.packed_status()) {
             None => "the plain network (PIX2PIX_NO_FUSED)".into(),
-            Some(Ok(true)) => "BatchNorm folded, oneDNN weights packed once".into(),
-            Some(Ok(false)) => "BatchNorm folded".into(),
-            Some(Err(e)) => format!("BatchNorm folded, unpacked weights: {e}"),
+            Some(Ok(true)) => "the folded eval-mode network on oneDNN weights packed once".into(),
+            Some(Ok(false)) => "the folded eval-mode network".into(),
+            Some(Err(e)) => format!("the folded eval-mode network, weights unpacked ({e})"),
         }
     }
 

@@ -176,6 +176,8 @@ struct Job {
 /// Created in `start`, dropped in `stop`.
 struct State {
     translator: Arc<Translator>,
+    /// Whether this translator's packing failure (if any) is in the log yet.
+    packing_warned: bool,
     formats: Option<Formats>,
     /// Frames in order of arrival whose translation runs or is done.
     in_flight: VecDeque<InFlight>,
@@ -636,7 +638,11 @@ impl BaseTransformImpl for Pix2PixTranslate {
             started.elapsed(),
             threads,
             tuned,
-            translator.compute_path()
+            if settings.inference_mode == InferenceMode::Paper {
+                "the network with batch statistics and dropout (paper mode)".to_string()
+            } else {
+                translator.compute_path()
+            }
         );
         if let Some(why) = translator.packing_failure() {
             gst::warning!(
@@ -650,6 +656,7 @@ impl BaseTransformImpl for Pix2PixTranslate {
         *self.stats.lock().unwrap() = Stats::default();
         let (jobs, worker) = spawn_inference_thread(threads);
         *self.state.lock().unwrap() = Some(State {
+            packing_warned: translator.packing_failure().is_some(),
             translator: Arc::new(translator),
             formats: None,
             in_flight: VecDeque::new(),
@@ -866,8 +873,26 @@ impl Pix2PixTranslate {
         let mut state = self.state.lock().unwrap();
         let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
         if let Some(new) = self.pending.lock().unwrap().model.take() {
-            gst::info!(CAT, imp = self, "switching to the new model");
+            gst::info!(
+                CAT,
+                imp = self,
+                "switching to the new model, computing with {}",
+                new.compute_path()
+            );
             state.translator = Arc::new(new);
+            state.packing_warned = false;
+        }
+        if !state.packing_warned {
+            // Packing can also fail later, on the first frame of a new size.
+            if let Some(why) = state.translator.packing_failure() {
+                state.packing_warned = true;
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "oneDNN weight packing failed, inference runs slower from here: {}",
+                    why
+                );
+            }
         }
         let formats = state.formats.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let frame =
