@@ -1,6 +1,6 @@
 //! An inference-only form of the U-Net for eval mode: BatchNorm folded into
-//! the convolutions, weights and activations in channels-last memory layout
-//! (what oneDNN computes on without reordering), single-kernel activations.
+//! the convolutions, activations in channels-last memory layout (what oneDNN
+//! computes on without reordering), single-kernel activations.
 //! Numerically it is the same network as [`UnetGenerator`] in
 //! [`Mode::Eval`](crate::Mode::Eval) (to float rounding).
 //!
@@ -80,12 +80,21 @@ pub fn subpixel_conv_transpose(x: &Tensor, phases: &Tensor, bias: Option<&Tensor
 }
 
 struct FConv {
-    weight: Tensor,
+    /// The convolution's own weight (sharing the model's storage: no copy is
+    /// kept) and the per-output-channel BatchNorm scale folded into it when a
+    /// folded weight is made.
+    raw_weight: Tensor,
+    scale: Option<Tensor>,
+    /// The folded weight in channels-last layout for the plain path, made on
+    /// its first use (never, while the packed path works).
+    plain_weight: OnceLock<Tensor>,
+    /// The compute precision.
+    kind: Kind,
     bias: Option<Tensor>,
     transposed: bool,
     /// Sub-pixel form of a transposed convolution's weight, made on the first
     /// small input on the CPU (only the innermost blocks ever need it).
-    phases: std::sync::OnceLock<Tensor>,
+    phases: OnceLock<Tensor>,
     /// Instance norm after the conv (cannot be folded).
     instance_norm: bool,
     /// The weight packed by oneDNN for the last input shape it saw.
@@ -103,45 +112,63 @@ const COL2IM_MAX_CHANNELS: i64 = 16;
 
 impl FConv {
     fn new(conv: &Conv, norm: Option<&NormLayer>, kind: Kind) -> FConv {
-        let w = conv.weight.detach().to_kind(Kind::Float);
+        let raw_weight = conv.weight.detach();
         let b = conv.bias.as_ref().map(|b| b.detach().to_kind(Kind::Float));
-        let (weight, bias, instance_norm) = match norm.and_then(|n| n.eval_affine().map(|a| (n, a)))
-        {
-            Some((_, (scale, shift))) => {
+        let (scale, bias, instance_norm) = match norm.and_then(|n| n.eval_affine()) {
+            Some((scale, shift)) => {
                 // Output channels are dim 0 of a conv weight, dim 1 of a transposed one.
                 let shape: [i64; 4] = if conv.transposed {
                     [1, -1, 1, 1]
                 } else {
                     [-1, 1, 1, 1]
                 };
-                let w = &w * scale.view(shape);
                 let b = match &b {
                     Some(b) => b * &scale + &shift,
                     None => shift,
                 };
-                (w, Some(b), false)
+                (Some(scale.to_kind(Kind::Float).view(shape)), Some(b), false)
             }
-            None => (w, b, matches!(norm, Some(NormLayer::Instance))),
+            None => (None, b, matches!(norm, Some(NormLayer::Instance))),
         };
-        let col2im_weight =
-            (conv.transposed && weight.size()[1] < COL2IM_MAX_CHANNELS).then(|| {
-                // [in, out, kh, kw] -> [(out, kh, kw), in, 1, 1], col2im's channel order.
-                let s = weight.size();
-                weight
-                    .permute([1, 2, 3, 0])
-                    .reshape([s[1] * s[2] * s[3], s[0], 1, 1])
-                    .to_kind(kind)
-                    .contiguous()
-            });
-        FConv {
-            col2im_weight,
-            weight: channels_last(&weight.to_kind(kind)),
+        let mut f = FConv {
+            raw_weight,
+            scale,
+            plain_weight: OnceLock::new(),
+            kind,
             bias: bias.map(|b| b.to_kind(kind)),
             transposed: conv.transposed,
             phases: OnceLock::new(),
             instance_norm,
             packed: Mutex::new(None),
+            col2im_weight: None,
+        };
+        let s = f.raw_weight.size();
+        if conv.transposed && s[1] < COL2IM_MAX_CHANNELS {
+            // [in, out, kh, kw] -> [(out, kh, kw), in, 1, 1], col2im's channel order.
+            f.col2im_weight = Some(
+                f.folded_weight()
+                    .permute([1, 2, 3, 0])
+                    .reshape([s[1] * s[2] * s[3], s[0], 1, 1])
+                    .contiguous(),
+            );
         }
+        f
+    }
+
+    /// The weight with the BatchNorm scale folded in, contiguous, in the
+    /// compute precision (made on demand: only packing and the plain path need it).
+    fn folded_weight(&self) -> Tensor {
+        let w = self.raw_weight.to_kind(Kind::Float);
+        let w = match &self.scale {
+            Some(s) => &w * s,
+            None => w,
+        };
+        w.to_kind(self.kind).contiguous()
+    }
+
+    fn plain_weight(&self) -> &Tensor {
+        self.plain_weight
+            .get_or_init(|| channels_last(&self.folded_weight()))
     }
 
     fn geometry(&self) -> ConvGeometry {
@@ -159,23 +186,26 @@ impl FConv {
             .size()
             .try_into()
             .map_err(|_| format!("expected a 4-d input, got {:?}", x.size()))?;
-        let (source, geometry) = match &self.col2im_weight {
-            Some(w) => (
-                w,
-                ConvGeometry {
-                    transposed: false,
-                    stride: 1,
-                    padding: 0,
-                },
-            ),
-            None => (&self.weight, self.geometry()),
+        let geometry = match &self.col2im_weight {
+            Some(_) => ConvGeometry {
+                transposed: false,
+                stride: 1,
+                padding: 0,
+            },
+            None => self.geometry(),
         };
         let weight = {
             let mut slot = self.packed.lock().unwrap_or_else(|e| e.into_inner());
             match &*slot {
                 Some((s, w)) if *s == size => w.shallow_clone(),
                 _ => {
-                    let w = packed::pack_weight(source, geometry, size)?;
+                    // Drop the weight packed for the old shape before packing anew.
+                    *slot = None;
+                    let source = match &self.col2im_weight {
+                        Some(w) => w.shallow_clone(),
+                        None => self.folded_weight(),
+                    };
+                    let w = packed::pack_weight(&source, geometry, size)?;
                     *slot = Some((size, w.shallow_clone()));
                     w
                 }
@@ -215,11 +245,11 @@ impl FConv {
         let y = if subpixel {
             let phases = self
                 .phases
-                .get_or_init(|| channels_last(&phase_weights(&self.weight)));
+                .get_or_init(|| channels_last(&phase_weights(self.plain_weight())));
             subpixel_conv_transpose(x, phases, self.bias.as_ref())
         } else if self.transposed {
             x.conv_transpose2d(
-                &self.weight,
+                self.plain_weight(),
                 self.bias.as_ref(),
                 [2, 2],
                 [1, 1],
@@ -228,7 +258,14 @@ impl FConv {
                 [1, 1],
             )
         } else {
-            x.conv2d(&self.weight, self.bias.as_ref(), [2, 2], [1, 1], [1, 1], 1)
+            x.conv2d(
+                self.plain_weight(),
+                self.bias.as_ref(),
+                [2, 2],
+                [1, 1],
+                [1, 1],
+                1,
+            )
         };
         if self.instance_norm {
             instance_norm(&y)
@@ -323,12 +360,18 @@ pub struct FusedUnet {
     packed_error: OnceLock<String>,
 }
 
-// SAFETY: read-only after construction (see `Translator`).
+// SAFETY: the tensors are only read after construction, except the weights
+// made on demand, which sit behind a `OnceLock` or a `Mutex` (see `Translator`).
 unsafe impl Sync for FusedUnet {}
 
 impl FusedUnet {
     /// Folds `g` (on its device) into inference form computing in `kind`, on
     /// packed oneDNN weights on the CPU unless `PIX2PIX_NO_PACKED` is set.
+    ///
+    /// The convolution weights are shared with `g`, not copied: a folded
+    /// weight is made from them when one is packed for a new input shape (or
+    /// when the plain path first runs), so `g`'s weights must not change while
+    /// this is in use. `Translator` owns both and never changes them.
     pub fn new(g: &UnetGenerator, kind: Kind) -> FusedUnet {
         Self::with_packing(g, kind, std::env::var_os("PIX2PIX_NO_PACKED").is_none())
     }
