@@ -14,21 +14,24 @@
 #include <exception>
 
 namespace {
-void set_error(char *err, size_t len, const char *msg) {
-  if (err != nullptr && len > 0) std::snprintf(err, len, "%s", msg);
+// Runs `f` (which returns an at::Tensor) and hands its result to Rust as a new
+// handle, or returns null with the exception's message in `err`.
+template <typename F>
+at::Tensor *guarded(char *err, size_t len, const char *what, F f) {
+  try {
+    return new at::Tensor(f());
+  } catch (const std::exception &e) {
+    if (err != nullptr && len > 0) std::snprintf(err, len, "%s", e.what());
+  } catch (...) {
+    if (err != nullptr && len > 0) std::snprintf(err, len, "unknown C++ exception in %s", what);
+  }
+  return nullptr;
 }
 }  // namespace
 
 extern "C" at::Tensor *pix2pix_leaky_relu(const at::Tensor *x, double slope, char *err,
                                           size_t err_len) {
-  try {
-    return new at::Tensor(at::leaky_relu(*x, slope));
-  } catch (const std::exception &e) {
-    set_error(err, err_len, e.what());
-  } catch (...) {
-    set_error(err, err_len, "unknown C++ exception in leaky_relu");
-  }
-  return nullptr;
+  return guarded(err, err_len, "leaky_relu", [&] { return at::leaky_relu(*x, slope); });
 }
 
 // oneDNN convolutions with weights packed once (what PyTorch's Inductor does
@@ -63,6 +66,22 @@ const c10::OperatorHandle &mkldnn_op(MkldnnOp which) {
 }
 
 std::vector<int64_t> pair(int64_t v) { return {v, v}; }
+
+// The geometry arguments both operator families take after their tensors:
+// padding, (output_padding for a transposed conv,) stride, dilation, groups.
+void push_geometry(torch::jit::Stack &s, bool transposed, int64_t stride, int64_t padding) {
+  s.emplace_back(pair(padding));
+  if (transposed) s.emplace_back(pair(0));  // output_padding
+  s.emplace_back(pair(stride));
+  s.emplace_back(pair(1));     // dilation
+  s.emplace_back(int64_t{1});  // groups
+}
+
+// Calls `op` on the stack and takes its one result.
+at::Tensor call(MkldnnOp op, torch::jit::Stack &s) {
+  mkldnn_op(op).callBoxed(&s);
+  return s.at(0).toTensor();
+}
 }  // namespace
 
 // Packs `w` (a conv weight [out, in, kh, kw], or a transposed one [in, out,
@@ -71,23 +90,13 @@ extern "C" at::Tensor *pix2pix_pack_conv_weight(const at::Tensor *w, int transpo
                                                 int64_t stride, int64_t padding,
                                                 const int64_t *input_size, char *err,
                                                 size_t err_len) {
-  try {
+  return guarded(err, err_len, "packing a convolution weight", [&] {
     torch::jit::Stack s;
     s.emplace_back(*w);
-    s.emplace_back(pair(padding));
-    if (transposed) s.emplace_back(pair(0));  // output_padding
-    s.emplace_back(pair(stride));
-    s.emplace_back(pair(1));  // dilation
-    s.emplace_back(int64_t{1});  // groups
+    push_geometry(s, transposed, stride, padding);
     s.emplace_back(std::vector<int64_t>(input_size, input_size + 4));
-    mkldnn_op(transposed ? kReorderTransposed : kReorder).callBoxed(&s);
-    return new at::Tensor(s.at(0).toTensor());
-  } catch (const std::exception &e) {
-    set_error(err, err_len, e.what());
-  } catch (...) {
-    set_error(err, err_len, "unknown C++ exception packing a convolution weight");
-  }
-  return nullptr;
+    return call(transposed ? kReorderTransposed : kReorder, s);
+  });
 }
 
 // The convolution of `x` with a packed weight and optional bias, followed by
@@ -97,32 +106,18 @@ extern "C" at::Tensor *pix2pix_conv_pointwise(const at::Tensor *x, const at::Ten
                                               int64_t stride, int64_t padding,
                                               const char *attr, double alpha, char *err,
                                               size_t err_len) {
-  try {
+  return guarded(err, err_len, "a packed convolution", [&] {
     const std::string a(attr);
     torch::jit::Stack s;
     s.emplace_back(*x);
     s.emplace_back(*w);
     s.emplace_back(bias != nullptr ? c10::IValue(*bias) : c10::IValue());
-    s.emplace_back(pair(padding));
-    if (transposed) s.emplace_back(pair(0));  // output_padding
-    s.emplace_back(pair(stride));
-    s.emplace_back(pair(1));  // dilation
-    s.emplace_back(int64_t{1});  // groups
+    push_geometry(s, transposed, stride, padding);
     s.emplace_back(a);
     c10::List<std::optional<c10::Scalar>> scalars;
-    if (a == "leaky_relu") {
-      scalars.push_back(c10::Scalar(alpha));
-    } else {
-      scalars.push_back(std::nullopt);
-    }
+    scalars.push_back(a == "leaky_relu" ? std::optional<c10::Scalar>(alpha) : std::nullopt);
     s.emplace_back(scalars);
     s.emplace_back(std::string());  // algorithm
-    mkldnn_op(transposed ? kConvTransposed : kConv).callBoxed(&s);
-    return new at::Tensor(s.at(0).toTensor());
-  } catch (const std::exception &e) {
-    set_error(err, err_len, e.what());
-  } catch (...) {
-    set_error(err, err_len, "unknown C++ exception in a packed convolution");
-  }
-  return nullptr;
+    return call(transposed ? kConvTransposed : kConv, s);
+  });
 }

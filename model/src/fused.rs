@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::layers::{leaky_relu, Conv, NormLayer, LEAKY_SLOPE};
+use crate::layers::{leaky_relu, Conv, Mode, NormLayer};
 use crate::packed::{self, ConvGeometry, PostOp};
 use crate::unet::{BlockView, UnetGenerator};
 
@@ -91,7 +91,8 @@ struct FConv {
     /// The compute precision.
     kind: Kind,
     bias: Option<Tensor>,
-    transposed: bool,
+    /// Transposed or not, stride and padding: the model's own.
+    geometry: ConvGeometry,
     /// Sub-pixel form of a transposed convolution's weight, made on the first
     /// small input on the CPU (only the innermost blocks ever need it).
     phases: OnceLock<Tensor>,
@@ -136,7 +137,11 @@ impl FConv {
             plain_weight: OnceLock::new(),
             kind,
             bias: bias.map(|b| b.to_kind(kind)),
-            transposed: conv.transposed,
+            geometry: ConvGeometry {
+                transposed: conv.transposed,
+                stride: conv.stride,
+                padding: conv.padding,
+            },
             phases: OnceLock::new(),
             instance_norm,
             packed: Mutex::new(None),
@@ -171,29 +176,28 @@ impl FConv {
             .get_or_init(|| channels_last(&self.folded_weight()))
     }
 
-    fn geometry(&self) -> ConvGeometry {
-        ConvGeometry {
-            transposed: self.transposed,
-            stride: 2,
-            padding: 1,
-        }
-    }
-
-    /// The convolution on the weight packed for `x`'s shape (packed on the
-    /// first input of a new shape), then `post`.
-    fn forward_packed(&self, x: &Tensor, post: PostOp) -> Result<Tensor, String> {
-        let size: [i64; 4] = x
-            .size()
-            .try_into()
-            .map_err(|_| format!("expected a 4-d input, got {:?}", x.size()))?;
-        let geometry = match &self.col2im_weight {
+    /// The geometry of the convolution that runs on the packed weight: the
+    /// 1x1 one when col2im completes it.
+    fn packed_geometry(&self) -> ConvGeometry {
+        match self.col2im_weight {
             Some(_) => ConvGeometry {
                 transposed: false,
                 stride: 1,
                 padding: 0,
             },
-            None => self.geometry(),
-        };
+            None => self.geometry,
+        }
+    }
+
+    /// The convolution on the weight packed for `x`'s shape (packed on the
+    /// first input of a new shape), then `post`: fused into the convolution
+    /// where nothing comes between them.
+    fn forward_packed(&self, x: &Tensor, post: PostOp) -> Result<Tensor, String> {
+        let size: [i64; 4] = x
+            .size()
+            .try_into()
+            .map_err(|_| format!("expected a 4-d input, got {:?}", x.size()))?;
+        let geometry = self.packed_geometry();
         let weight = {
             let mut slot = self.packed.lock().unwrap_or_else(|e| e.into_inner());
             match &*slot {
@@ -212,34 +216,50 @@ impl FConv {
             }
         };
         let bias = self.bias.as_ref();
-        if self.col2im_weight.is_some() {
+        let fused = self.col2im_weight.is_none() && !self.instance_norm;
+        let y = if self.col2im_weight.is_some() {
             // Each input pixel's 1x1 output holds its (out, kh, kw) taps; col2im
-            // adds them where a stride-2, padding-1 transposed conv puts them.
+            // adds them where the transposed convolution puts them.
             let cols = packed::conv_pointwise(x, &weight, None, geometry, PostOp::None)?;
-            let (n, k, h, w) = (size[0], cols.size()[1], size[2], size[3]);
-            let mut y =
-                cols.reshape([n, k, h * w])
-                    .col2im([2 * h, 2 * w], [4, 4], [1, 1], [1, 1], [2, 2]);
+            let (n, h, w) = (size[0], size[2], size[3]);
+            let k = self.raw_weight.size()[2];
+            let ConvGeometry {
+                stride, padding, ..
+            } = self.geometry;
+            let out = |i: i64| (i - 1) * stride - 2 * padding + k;
+            let mut y = cols.reshape([n, cols.size()[1], h * w]).col2im(
+                [out(h), out(w)],
+                [k, k],
+                [1, 1],
+                [padding, padding],
+                [stride, stride],
+            );
             if let Some(b) = bias {
                 y += b.view([1, -1, 1, 1]);
             }
-            let y = if self.instance_norm {
-                instance_norm(&y)
-            } else {
-                y
-            };
-            return Ok(post.apply(y));
-        }
-        if self.instance_norm {
-            let y = packed::conv_pointwise(x, &weight, bias, self.geometry(), PostOp::None)?;
-            Ok(post.apply(instance_norm(&y)))
+            y
         } else {
-            packed::conv_pointwise(x, &weight, bias, self.geometry(), post)
+            let fused_post = if fused { post } else { PostOp::None };
+            packed::conv_pointwise(x, &weight, bias, geometry, fused_post)?
+        };
+        if fused {
+            return Ok(y);
         }
+        let y = if self.instance_norm {
+            NormLayer::Instance.forward(&y, Mode::Eval)
+        } else {
+            y
+        };
+        Ok(post.apply(y))
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let subpixel = self.transposed
+        let ConvGeometry {
+            transposed,
+            stride,
+            padding,
+        } = self.geometry;
+        let subpixel = transposed
             && x.device() == tch::Device::Cpu
             && x.size()[2] * x.size()[3] <= SUBPIXEL_MAX_PIXELS;
         let y = if subpixel {
@@ -247,12 +267,12 @@ impl FConv {
                 .phases
                 .get_or_init(|| channels_last(&phase_weights(self.plain_weight())));
             subpixel_conv_transpose(x, phases, self.bias.as_ref())
-        } else if self.transposed {
+        } else if transposed {
             x.conv_transpose2d(
                 self.plain_weight(),
                 self.bias.as_ref(),
-                [2, 2],
-                [1, 1],
+                [stride, stride],
+                [padding, padding],
                 [0, 0],
                 1,
                 [1, 1],
@@ -261,32 +281,18 @@ impl FConv {
             x.conv2d(
                 self.plain_weight(),
                 self.bias.as_ref(),
-                [2, 2],
-                [1, 1],
+                [stride, stride],
+                [padding, padding],
                 [1, 1],
                 1,
             )
         };
         if self.instance_norm {
-            instance_norm(&y)
+            NormLayer::Instance.forward(&y, Mode::Eval)
         } else {
             y
         }
     }
-}
-
-/// `nn.InstanceNorm2d` as pix2pix uses it (no affine, no running statistics).
-fn instance_norm(y: &Tensor) -> Tensor {
-    y.instance_norm(
-        None::<Tensor>,
-        None::<Tensor>,
-        None::<Tensor>,
-        None::<Tensor>,
-        true,
-        0.1,
-        crate::layers::BN_EPS,
-        true,
-    )
 }
 
 struct FBlock {
@@ -325,21 +331,16 @@ impl FBlock {
     /// wants LeakyReLU) and the skip connection, which is followed by ReLU,
     /// and ReLU(LeakyReLU(x)) = ReLU(x).
     fn forward_packed(&self, x: &Tensor) -> Result<Tensor, String> {
-        let d = match &self.sub {
-            Some(_) => self
-                .down
-                .forward_packed(x, PostOp::LeakyRelu(LEAKY_SLOPE))?,
-            // Innermost: the down conv's output goes straight to the up ReLU.
-            None => self.down.forward_packed(x, PostOp::Relu)?,
-        };
         let h = match &self.sub {
             Some(s) => {
+                let d = self.down.forward_packed(x, PostOp::LeakyRelu)?;
                 let u = s.forward_packed(&d)?;
                 let mut h = Tensor::cat(&[&d, &u], 1);
                 let _ = h.relu_();
                 h
             }
-            None => d,
+            // Innermost: the down conv's output goes straight to the up ReLU.
+            None => self.down.forward_packed(x, PostOp::Relu)?,
         };
         let post = if self.outermost {
             PostOp::Tanh
@@ -354,7 +355,7 @@ impl FBlock {
 pub struct FusedUnet {
     root: FBlock,
     kind: Kind,
-    /// Whether the packed oneDNN path may run (CPU only).
+    /// Whether the packed oneDNN path may run (CPU models only).
     packed_on: AtomicBool,
     /// Why the packed path was switched off, once it was.
     packed_error: OnceLock<String>,
@@ -399,7 +400,7 @@ impl FusedUnet {
     /// Forward pass on an NCHW batch (any memory layout) in the folded precision.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let x = channels_last(&x.to_kind(self.kind));
-        if x.device() == Device::Cpu && self.packed_on.load(Ordering::Relaxed) {
+        if self.packed_on.load(Ordering::Relaxed) {
             match self.root.forward_packed(&x) {
                 Ok(y) => return y,
                 Err(e) => {

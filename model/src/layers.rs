@@ -27,41 +27,17 @@ impl Mode {
 /// The negative slope of every LeakyReLU in pix2pix.
 pub const LEAKY_SLOPE: f64 = 0.2;
 
-mod ffi {
-    use std::ffi::c_char;
-    use torch_sys::C_tensor;
-
-    // csrc/ops.cpp, built by build.rs.
-    extern "C" {
-        pub fn pix2pix_leaky_relu(
-            x: *const C_tensor,
-            slope: f64,
-            err: *mut c_char,
-            err_len: usize,
-        ) -> *mut C_tensor;
-    }
-}
-
-fn error_text(buf: &[u8]) -> String {
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 /// `nn.LeakyReLU(0.2)`: libtorch's `leaky_relu(x, 0.2)` with its fused
 /// backward (tch binds the op with the default slope 0.01 only). A libtorch
 /// error panics with its message, as tch's own ops do.
 pub fn leaky_relu(x: &Tensor) -> Tensor {
-    let mut err = [0u8; 512];
-    // SAFETY: `x` is a live tensor handle; the result is a new handle that the
-    // returned Tensor owns, or null with a message in `err`.
-    let out = unsafe {
-        ffi::pix2pix_leaky_relu(x.as_ptr(), LEAKY_SLOPE, err.as_mut_ptr().cast(), err.len())
+    // SAFETY: a live tensor handle.
+    let y = unsafe {
+        crate::shim::call("leaky_relu", |err, len| {
+            crate::shim::pix2pix_leaky_relu(x.as_ptr(), LEAKY_SLOPE, err, len)
+        })
     };
-    if out.is_null() {
-        panic!("leaky_relu: {}", error_text(&err));
-    }
-    // SAFETY: a fresh, non-null handle from `new at::Tensor`.
-    unsafe { Tensor::from_ptr(out) }
+    y.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Number of learnable parameters in a VarStore.

@@ -17,6 +17,7 @@ pub mod layers;
 pub mod packed;
 pub mod patchgan;
 pub mod runtime;
+mod shim;
 pub mod torchpth;
 pub mod translate;
 pub mod unet;

@@ -9,58 +9,31 @@
 //! convolves with it, an activation applied as a oneDNN post-op. These are the
 //! thin, checked wrappers over them (`csrc/ops.cpp` calls the dispatcher).
 
-use std::ffi::{c_char, CString};
+use std::ffi::CStr;
 
 use tch::Tensor;
-use torch_sys::C_tensor;
 
-mod ffi {
-    use super::*;
-
-    // csrc/ops.cpp, built by build.rs.
-    extern "C" {
-        pub fn pix2pix_pack_conv_weight(
-            w: *const C_tensor,
-            transposed: i32,
-            stride: i64,
-            padding: i64,
-            input_size: *const i64,
-            err: *mut c_char,
-            err_len: usize,
-        ) -> *mut C_tensor;
-        #[allow(clippy::too_many_arguments)]
-        pub fn pix2pix_conv_pointwise(
-            x: *const C_tensor,
-            w: *const C_tensor,
-            bias: *const C_tensor,
-            transposed: i32,
-            stride: i64,
-            padding: i64,
-            attr: *const c_char,
-            alpha: f64,
-            err: *mut c_char,
-            err_len: usize,
-        ) -> *mut C_tensor;
-    }
-}
+use crate::layers::LEAKY_SLOPE;
+use crate::shim;
 
 /// The activation fused after a packed convolution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PostOp {
     None,
     Relu,
-    /// LeakyReLU with this negative slope.
-    LeakyRelu(f64),
+    /// pix2pix's LeakyReLU, negative slope [`LEAKY_SLOPE`].
+    LeakyRelu,
     Tanh,
 }
 
 impl PostOp {
-    fn attr(self) -> (&'static str, f64) {
+    /// oneDNN's name for it (as `mkldnn::_convolution_pointwise` takes it).
+    fn attr(self) -> &'static CStr {
         match self {
-            PostOp::None => ("none", 0.0),
-            PostOp::Relu => ("relu", 0.0),
-            PostOp::LeakyRelu(a) => ("leaky_relu", a),
-            PostOp::Tanh => ("tanh", 0.0),
+            PostOp::None => c"none",
+            PostOp::Relu => c"relu",
+            PostOp::LeakyRelu => c"leaky_relu",
+            PostOp::Tanh => c"tanh",
         }
     }
 
@@ -72,13 +45,7 @@ impl PostOp {
                 let _ = y.relu_();
                 y
             }
-            PostOp::LeakyRelu(a) => {
-                if a == crate::layers::LEAKY_SLOPE {
-                    crate::layers::leaky_relu(&y)
-                } else {
-                    y.maximum(&(&y * a))
-                }
-            }
+            PostOp::LeakyRelu => crate::layers::leaky_relu(&y),
             PostOp::Tanh => {
                 let _ = y.tanh_();
                 y
@@ -87,7 +54,7 @@ impl PostOp {
     }
 }
 
-/// The geometry of one convolution: pix2pix's are all 4x4, stride 2, padding 1.
+/// The geometry of one convolution (pix2pix's 4x4 ones are all stride 2, padding 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeometry {
     pub transposed: bool,
@@ -95,36 +62,25 @@ pub struct ConvGeometry {
     pub padding: i64,
 }
 
-fn checked(out: *mut C_tensor, err: &[u8], what: &str) -> Result<Tensor, String> {
-    if out.is_null() {
-        let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
-        let msg = String::from_utf8_lossy(&err[..end]);
-        let first = msg.lines().next().unwrap_or("").to_string();
-        return Err(format!("{what}: {first}"));
-    }
-    // SAFETY: a fresh, non-null handle from `new at::Tensor`, owned from here on.
-    Ok(unsafe { Tensor::from_ptr(out) })
-}
-
 /// `w` (float or bfloat16, `[out, in, k, k]`, or `[in, out, k, k]` when
 /// transposed) blocked in oneDNN's layout for inputs of shape `input_size`
 /// (N, C, H, W). The result is an opaque oneDNN tensor for [`conv_pointwise`].
 pub fn pack_weight(w: &Tensor, geo: ConvGeometry, input_size: [i64; 4]) -> Result<Tensor, String> {
     let w = w.contiguous();
-    let mut err = [0u8; 512];
-    // SAFETY: live tensor handle, 4 readable i64s; the result is a new handle or null.
-    let out = unsafe {
-        ffi::pix2pix_pack_conv_weight(
-            w.as_ptr(),
-            geo.transposed as i32,
-            geo.stride,
-            geo.padding,
-            input_size.as_ptr(),
-            err.as_mut_ptr().cast(),
-            err.len(),
-        )
-    };
-    checked(out, &err, "packing a convolution weight")
+    // SAFETY: a live tensor handle and 4 readable i64s.
+    unsafe {
+        shim::call("packing a convolution weight", |err, len| {
+            shim::pix2pix_pack_conv_weight(
+                w.as_ptr(),
+                geo.transposed as i32,
+                geo.stride,
+                geo.padding,
+                input_size.as_ptr(),
+                err,
+                len,
+            )
+        })
+    }
 }
 
 /// The convolution of `x` (NCHW sizes, best in channels-last memory) with a
@@ -136,24 +92,21 @@ pub fn conv_pointwise(
     geo: ConvGeometry,
     post: PostOp,
 ) -> Result<Tensor, String> {
-    let (attr, alpha) = post.attr();
-    let attr = CString::new(attr).expect("no NUL in a post-op name");
-    let mut err = [0u8; 512];
-    // SAFETY: live tensor handles (bias may be null), a NUL-terminated string;
-    // the result is a new handle or null.
-    let out = unsafe {
-        ffi::pix2pix_conv_pointwise(
-            x.as_ptr(),
-            packed.as_ptr(),
-            bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-            geo.transposed as i32,
-            geo.stride,
-            geo.padding,
-            attr.as_ptr(),
-            alpha,
-            err.as_mut_ptr().cast(),
-            err.len(),
-        )
-    };
-    checked(out, &err, "packed convolution")
+    // SAFETY: live tensor handles (the bias may be null) and a NUL-terminated name.
+    unsafe {
+        shim::call("packed convolution", |err, len| {
+            shim::pix2pix_conv_pointwise(
+                x.as_ptr(),
+                packed.as_ptr(),
+                bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+                geo.transposed as i32,
+                geo.stride,
+                geo.padding,
+                post.attr().as_ptr(),
+                LEAKY_SLOPE,
+                err,
+                len,
+            )
+        })
+    }
 }

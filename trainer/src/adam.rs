@@ -73,11 +73,7 @@ impl Adam {
                 // A gradient may come back in another memory layout than its
                 // parameter (channels-last convolutions); the fused update
                 // wants the parameter's own.
-                let g = if g.is_contiguous() {
-                    g.shallow_clone()
-                } else {
-                    g.contiguous()
-                };
+                let g = g.contiguous();
                 let fast = [&self.params[i], &g, &self.m[i], &self.v[i]]
                     .iter()
                     .all(|t| {

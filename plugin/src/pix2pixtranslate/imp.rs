@@ -315,6 +315,23 @@ fn load_translator(settings: &Settings) -> Result<Translator, LoadError> {
 }
 
 impl Pix2PixTranslate {
+    /// Posts a warning to the debug log, once per translator (`warned`), when
+    /// its oneDNN weight packing failed and a slower path runs.
+    fn warn_packing_failure(&self, translator: &Translator, warned: &mut bool) {
+        if *warned {
+            return;
+        }
+        if let Some(why) = translator.packing_failure() {
+            *warned = true;
+            gst::warning!(
+                CAT,
+                imp = self,
+                "oneDNN weight packing failed, inference runs slower: {}",
+                why
+            );
+        }
+    }
+
     /// Loads the model named by `model-location` in a background thread while
     /// the element runs; it is swapped in between two frames. On failure the
     /// running model stays and a warning is posted.
@@ -644,19 +661,13 @@ impl BaseTransformImpl for Pix2PixTranslate {
                 translator.compute_path()
             }
         );
-        if let Some(why) = translator.packing_failure() {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "oneDNN weight packing is unavailable, inference runs slower: {}",
-                why
-            );
-        }
+        let mut packing_warned = false;
+        self.warn_packing_failure(&translator, &mut packing_warned);
         self.new_run();
         *self.stats.lock().unwrap() = Stats::default();
         let (jobs, worker) = spawn_inference_thread(threads);
         *self.state.lock().unwrap() = Some(State {
-            packing_warned: translator.packing_failure().is_some(),
+            packing_warned,
             translator: Arc::new(translator),
             formats: None,
             in_flight: VecDeque::new(),
@@ -882,18 +893,8 @@ impl Pix2PixTranslate {
             state.translator = Arc::new(new);
             state.packing_warned = false;
         }
-        if !state.packing_warned {
-            // Packing can also fail later, on the first frame of a new size.
-            if let Some(why) = state.translator.packing_failure() {
-                state.packing_warned = true;
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "oneDNN weight packing failed, inference runs slower from here: {}",
-                    why
-                );
-            }
-        }
+        // Packing can also fail later, on the first frame of a new size.
+        self.warn_packing_failure(&state.translator, &mut state.packing_warned);
         let formats = state.formats.clone().ok_or(gst::FlowError::NotNegotiated)?;
         let frame =
             gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &formats.in_info)
